@@ -1,0 +1,26 @@
+# Two entry points (see README.md): `make all` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+CORES  ?= all
+BIN     = $(VENV)/bin
+
+.PHONY: all test setup clean
+
+# Create the virtual environment and install the pinned package (editable) once;
+# re-run when pyproject.toml changes.
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip==25.3"
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+setup: $(BIN)/.installed
+
+all: setup
+	$(BIN)/snakemake --cores $(CORES)
+
+test: setup
+	$(BIN)/python -m pytest -ra
+
+clean:
+	rm -rf results logs benchmarks resources/embedded .snakemake

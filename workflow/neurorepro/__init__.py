@@ -1,0 +1,1 @@
+"""neurorepro: science package of the reproduction pipeline."""

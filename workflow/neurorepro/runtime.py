@@ -1,0 +1,67 @@
+"""Run-time helpers shared by every paper: seeds, torch device and threads, logging."""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+
+import numpy as np
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch (if importable); return a NumPy Generator from ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return np.random.default_rng(seed)
+
+
+def resolve_device(device: str = "auto"):
+    """Return a ``torch.device``: ``auto`` picks CUDA when present, else CPU.
+
+    ``cpu``, ``cuda`` and ``cuda:N`` are taken as given; asking for CUDA where none
+    exists raises a clear error instead of failing later inside torch.
+    """
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"config 'device: {device}' asks for CUDA but no GPU is visible; use 'auto' or 'cpu'")
+    return dev
+
+
+def set_threads(n: int) -> None:
+    """Let torch and BLAS use ``n`` threads (a rule's ``threads:``)."""
+    n = max(1, int(n))
+    os.environ.setdefault("OMP_NUM_THREADS", str(n))
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def get_logger(name: str, logfile: str | None = None) -> logging.Logger:
+    """A logger writing to stderr and, when given, to ``logfile`` (a rule's ``log:``)."""
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.INFO)
+    logger.handlers.clear()
+    fmt = logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if logfile:
+        os.makedirs(os.path.dirname(os.path.abspath(logfile)), exist_ok=True)
+        handlers.append(logging.FileHandler(logfile, mode="w"))
+    for h in handlers:
+        h.setFormatter(fmt)
+        logger.addHandler(h)
+    logger.propagate = False
+    return logger

@@ -1,0 +1,21 @@
+# Gathers every paper's claims.json into results/claims.tsv.
+
+
+def _claims_files(wildcards):
+    return [f"results/{t}/claims.json" for t in sorted(TARGET_OUTPUTS) if f"results/{t}/claims.json" in TARGET_OUTPUTS[t]]
+
+
+rule claims_table:
+    input:
+        _claims_files,
+    output:
+        "results/claims.tsv",
+    log:
+        "logs/claims_table.log",
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        ENV
+    script:
+        "../scripts/claims_table.py"

@@ -1,0 +1,41 @@
+# Shared by every rule file: config validation, scale selection, target registry.
+import copy
+from pathlib import Path
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+SCALE = config["scale"]
+SOURCE = config["source"]
+ENV = "../../envs/neurorepro.yaml"
+
+# Each paper's rule file registers its final outputs here under its target name;
+# `rule all` and the claims table are built from this registry.
+TARGET_OUTPUTS: dict[str, list[str]] = {}
+
+
+def section(name: str) -> dict:
+    """Config section `name` with its `demo:`/`paper:` block for the current scale merged in.
+
+    Keys outside the two blocks apply at both scales; keys inside the block of the
+    run's `scale` override them.
+    """
+    sec = copy.deepcopy(config.get(name, {}))
+    blocks = {s: sec.pop(s, {}) or {} for s in ("demo", "paper")}
+    sec.update(blocks[SCALE])
+    return sec
+
+
+def register_target(name: str, outputs: list[str]) -> list[str]:
+    """Record the final outputs of paper `name` (each paper writes `claims.json`)."""
+    TARGET_OUTPUTS[name] = list(outputs)
+    return TARGET_OUTPUTS[name]
+
+
+def all_outputs() -> list[str]:
+    files = [f for outs in TARGET_OUTPUTS.values() for f in outs]
+    if TARGET_OUTPUTS:
+        files.append("results/claims.tsv")
+    return files
