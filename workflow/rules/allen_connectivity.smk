@@ -1,0 +1,1 @@
+# Allen Mouse Connectivity data (being written).
