@@ -1,0 +1,18 @@
+"""Measures shared by the papers.
+
+- :mod:`neurorepro.measures.dimension`: linear and intrinsic dimension of point clouds
+  (participation ratio, PCA at 90% variance, TwoNN, Levina–Bickel MLE, local PCA).
+- ``neurorepro.measures.hessian`` / ``neurorepro.measures.jacobian`` (flatness paper):
+  import them by their module path; this package does not import them eagerly.
+"""
+from neurorepro.measures.dimension import (  # noqa: F401
+    MEASURES,
+    all_dimensions,
+    covariance_eigenvalues,
+    local_pca_dimension,
+    mle_dimension,
+    participation_ratio,
+    participation_ratio_from_eigenvalues,
+    pca_dimension,
+    twonn_dimension,
+)
