@@ -1,0 +1,114 @@
+"""The recurrent network of Liu et al. 2022 and its forward pass.
+
+The cell is the authors' rate RNN with an optional leak ``alpha`` (``alpha = 1`` is the
+leak-free cell of the paper)::
+
+    v_t = W_in x_t + W_rec h_{t-1}
+    h_t = (1 - alpha) h_{t-1} + alpha ReLU(v_t),      h_0 = 0
+    y_t = W_out h_t + b_out
+
+Classification tasks read out at the last step (``loss_weights`` puts all weight on
+``t = T - 1``); the learning rules in :mod:`.rules` accept any weighting over time.
+Shapes: inputs ``x`` are ``(batch, time, n_in)``; states are stored time-major
+``(time, batch, n_hidden)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+class LeakyReLURNN(nn.Module):
+    """Rate RNN ``h_t = (1-alpha) h_{t-1} + alpha ReLU(W_in x_t + W_rec h_{t-1})``, linear readout.
+
+    Parameters
+    ----------
+    n_in, n_hidden, n_out : layer sizes.
+    alpha : leak in (0, 1]; 1 gives the leak-free cell ``h_t = ReLU(W_in x_t + W_rec h_{t-1})``.
+    rec_gain : recurrent weights start as ``N(0, rec_gain^2 / n_hidden)``.
+    generator : torch Generator for the initial weights (seeded by the caller).
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_hidden: int,
+        n_out: int,
+        *,
+        alpha: float = 1.0,
+        rec_gain: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        for name, val in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
+            if int(val) < 1:
+                raise ValueError(f"{name} must be >= 1, got {val}")
+        if not 0.0 < float(alpha) <= 1.0:
+            raise ValueError(f"alpha (leak) must lie in (0, 1], got {alpha}")
+        if float(rec_gain) < 0:
+            raise ValueError(f"rec_gain must be >= 0, got {rec_gain}")
+        self.n_in, self.n_hidden, self.n_out = int(n_in), int(n_hidden), int(n_out)
+        self.alpha = float(alpha)
+        g = generator
+        self.W_in = nn.Parameter(torch.randn(n_hidden, n_in, generator=g) / n_in**0.5)
+        self.W_rec = nn.Parameter(torch.randn(n_hidden, n_hidden, generator=g) * rec_gain / n_hidden**0.5)
+        self.W_out = nn.Parameter(torch.randn(n_out, n_hidden, generator=g) / n_hidden**0.5)
+        self.b_out = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x: torch.Tensor, *, W_rec: torch.Tensor | None = None) -> torch.Tensor:
+        """Readout ``y`` of shape ``(time, batch, n_out)`` for inputs ``x`` ``(batch, time, n_in)``.
+
+        ``W_rec`` replaces the recurrent weights when given (used for Hessian-vector
+        products with respect to ``W_rec`` alone). Differentiable by autograd.
+        """
+        return self.run(x, W_rec=W_rec).y
+
+    def run(self, x: torch.Tensor, *, W_rec: torch.Tensor | None = None, stop_recurrent: bool = False) -> "Trajectory":
+        """Full trajectory (pre-activations, states, readouts).
+
+        ``stop_recurrent=True`` detaches ``h_{t-1}`` where it enters through ``W_rec``
+        (the neuron's own leak path is kept): autograd through that graph is the
+        e-prop approximation, used by the tests as an independent reference.
+        """
+        W_rec = self.W_rec if W_rec is None else W_rec
+        B, T, _ = x.shape
+        h = x.new_zeros(B, self.n_hidden)
+        vs, hs, ys = [], [h], []
+        for t in range(T):
+            h_in = h.detach() if stop_recurrent else h
+            v = x[:, t] @ self.W_in.T + h_in @ W_rec.T
+            h = (1.0 - self.alpha) * h + self.alpha * torch.relu(v)
+            vs.append(v)
+            hs.append(h)
+            ys.append(h @ self.W_out.T + self.b_out)
+        return Trajectory(v=torch.stack(vs), h=torch.stack(hs), y=torch.stack(ys))
+
+
+@dataclass
+class Trajectory:
+    """States of one forward pass: ``v`` (T, B, N), ``h`` (T+1, B, N) with ``h[0] = 0``, ``y`` (T, B, O)."""
+
+    v: torch.Tensor
+    h: torch.Tensor
+    y: torch.Tensor
+
+
+def last_step_weights(n_steps: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """Loss weights over time that read out at the last step only."""
+    w = torch.zeros(n_steps, device=device)
+    w[-1] = 1.0
+    return w
+
+
+def sequence_loss(y: torch.Tensor, labels: torch.Tensor, loss_weights: torch.Tensor) -> torch.Tensor:
+    """``sum_t w_t * mean_b CE(y_t[b], labels[b])`` for readouts ``y`` (T, B, O)."""
+    T, B, O = y.shape
+    ce = nn.functional.cross_entropy(y.reshape(T * B, O), labels.repeat(T), reduction="none").reshape(T, B)
+    return (ce.mean(dim=1) * loss_weights).sum()
+
+
+def accuracy(y: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of trials whose last-step readout picks the right class."""
+    return float((y[-1].argmax(dim=-1) == labels).float().mean())
