@@ -2,7 +2,7 @@
 import copy
 from pathlib import Path
 
-from snakemake.utils import validate
+from snakemake.utils import update_config, validate
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -24,8 +24,13 @@ def section(name: str) -> dict:
     """
     sec = copy.deepcopy(config.get(name, {}))
     blocks = {s: sec.pop(s, {}) or {} for s in ("demo", "paper")}
-    sec.update(blocks[SCALE])
+    update_config(sec, blocks[SCALE])  # recursive: nested keys override one by one
     return sec
+
+
+def resources_path(*parts: str) -> str:
+    """A path under the configured resources folder, per data source (e.g. resources/embedded/...)."""
+    return str(Path(config["resources_dir"], *parts))
 
 
 def register_target(name: str, outputs: list[str]) -> list[str]:

@@ -1,0 +1,309 @@
+"""Allen Mouse Connectivity Atlas data through allensdk's MouseConnectivityCache.
+
+The same code reads the embedded cache (``source: embedded``) and the real one
+(``source: allen``): :func:`open_cache` builds the allensdk cache on a folder, and
+:func:`build_connectivity_data` turns its experiments into the regression problem of
+Harris et al. 2016 (X, Y, Ω) as a labelled xarray Dataset.
+
+Construction (following the paper): source and target voxels are the voxels of the
+configured areas (structure masks from the annotation volume, descendants included)
+in one hemisphere. An experiment is kept when its primary injection structure lies in
+a source area, its injection centroid lies in that hemisphere, its metadata injection
+volume is below the cap, at least ``min_injection_fraction_in_source`` of its injected
+signal (density × fraction) falls inside the source voxels, and its data mask covers at
+least ``min_data_coverage`` of the target voxels. X holds injection density inside the
+injection site (injection fraction above threshold); Y holds projection density; Ω is
+1 where an entry counts in the loss: outside the injection site, inside the valid data
+mask, and not an error code (negative values of the grid service).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import xarray as xr
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "mouse_connectivity_manifest.json"
+VOLUME_KINDS = ("injection_density", "injection_fraction", "projection_density", "data_mask")
+
+
+class AllenCacheError(RuntimeError):
+    """A file of the Allen cache is missing, unreadable or inconsistent (names the file)."""
+
+
+@dataclass
+class ConnectivitySelection:
+    """Which voxels and experiments enter the regression (the paper's filters).
+
+    Parameters
+    ----------
+    source_areas, target_areas : structure acronyms (descendants included).
+    hemisphere : "right" or "left" (ML index above/below the midline); sources, targets
+        and injection centroids are restricted to it (ipsilateral).
+    min_injection_fraction_in_source : keep an experiment when at least this share of its
+        injected signal lies inside the source voxels (paper: 0.95).
+    max_injection_volume_mm3 : keep an experiment whose metadata injection volume is below.
+    injection_site_min_fraction : a voxel is in the injection site when its injection
+        fraction exceeds this value.
+    data_mask_threshold : voxels with data mask below this are invalid (paper: 0.5).
+    min_data_coverage : drop an experiment whose valid data covers less than this share
+        of the target voxels.
+    """
+
+    source_areas: list[str]
+    target_areas: list[str]
+    hemisphere: str = "right"
+    min_injection_fraction_in_source: float = 0.95
+    max_injection_volume_mm3: float = 0.7
+    injection_site_min_fraction: float = 0.0
+    data_mask_threshold: float = 0.5
+    min_data_coverage: float = 0.5
+    notes: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.hemisphere not in ("right", "left"):
+            raise ValueError(f"connectivity.hemisphere must be 'right' or 'left', got {self.hemisphere!r}")
+        if not self.source_areas or not self.target_areas:
+            raise ValueError("connectivity.source_areas and connectivity.target_areas must not be empty")
+        for name in ("min_injection_fraction_in_source", "data_mask_threshold", "min_data_coverage"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"connectivity.{name} must lie in [0, 1], got {v}")
+
+
+def open_cache(root: str | Path, resolution: int, *, offline: bool):
+    """Build allensdk's MouseConnectivityCache on ``root`` (manifest ``root/mouse_connectivity_manifest.json``).
+
+    With ``offline=True`` (the embedded cache) the manifest must already exist: allensdk
+    would otherwise write a fresh one and download every missing file.
+    """
+    from allensdk.core.mouse_connectivity_cache import MouseConnectivityCache
+
+    manifest = Path(root) / MANIFEST_NAME
+    if offline and not manifest.exists():
+        raise AllenCacheError(f"{manifest}: no Allen connectivity manifest (was the embedded cache written?)")
+    return MouseConnectivityCache(manifest_file=str(manifest), resolution=int(resolution))
+
+
+def _cache_path(cache, kind: str, *args) -> Path:
+    key = {
+        "injection_density": cache.INJECTION_DENSITY_KEY,
+        "injection_fraction": cache.INJECTION_FRACTION_KEY,
+        "projection_density": cache.PROJECTION_DENSITY_KEY,
+        "data_mask": cache.DATA_MASK_KEY,
+        "annotation": cache.ANNOTATION_KEY,
+        "structures": cache.STRUCTURE_TREE_KEY,
+        "experiments": cache.EXPERIMENTS_KEY,
+    }[kind]
+    return Path(cache.get_cache_path(None, key, *args))
+
+
+def read_volume(cache, kind: str, experiment_id: int, *, offline: bool) -> np.ndarray:
+    """Read one experiment's grid volume through allensdk, naming the file on failure."""
+    path = _cache_path(cache, kind, experiment_id, cache.resolution)
+    if offline and not path.exists():
+        raise AllenCacheError(f"{path}: missing {kind} volume of experiment {experiment_id} in an offline cache")
+    try:
+        volume, _ = getattr(cache, f"get_{kind}")(experiment_id)
+    except Exception as err:  # nrrd raises several types on truncated/corrupt files
+        raise AllenCacheError(f"{path}: cannot read {kind} of experiment {experiment_id}: {err}") from err
+    return np.asarray(volume)
+
+
+def read_annotation(cache, *, offline: bool):
+    """Annotation volume and reference space (structure tree + annotation) via allensdk."""
+    for kind, args in (("annotation", (cache.reference_space_key, cache.resolution)), ("structures", ())):
+        path = _cache_path(cache, kind, *args)
+        if offline and not path.exists():
+            raise AllenCacheError(f"{path}: missing {kind} file in an offline cache")
+    path = _cache_path(cache, "annotation", cache.reference_space_key, cache.resolution)
+    try:
+        rsp = cache.get_reference_space()
+    except Exception as err:
+        raise AllenCacheError(f"{path} (or structures.json beside it): cannot build the reference space: {err}") from err
+    return rsp
+
+
+def area_masks(rsp, acronyms: Iterable[str]) -> dict[str, np.ndarray]:
+    """Boolean mask per area acronym (the area's own voxels and its descendants')."""
+    tree = rsp.structure_tree
+    masks = {}
+    for acronym in acronyms:
+        found = tree.get_structures_by_acronym([acronym])
+        if not found or found[0] is None:
+            raise AllenCacheError(f"structure tree has no area {acronym!r} (check connectivity.source_areas/target_areas)")
+        masks[acronym] = rsp.make_structure_mask([found[0]["id"]]).astype(bool)
+    return masks
+
+
+def _voxel_table(masks: dict[str, np.ndarray], hemi: np.ndarray):
+    """Flat indices (C order) and area label of every voxel of the union of ``masks`` in ``hemi``."""
+    label = np.full(hemi.shape, "", dtype=object)
+    for acronym, mask in masks.items():
+        label[mask & hemi & (label == "")] = acronym
+    flat = np.flatnonzero((label != "").ravel())
+    return flat, label.ravel()[flat].astype(str)
+
+
+def hemisphere_mask(shape: tuple[int, int, int], hemisphere: str) -> np.ndarray:
+    """Voxels of one hemisphere: the CCF's ML axis (last) runs left → right."""
+    ml = np.arange(shape[2])
+    side = ml >= shape[2] // 2 if hemisphere == "right" else ml < shape[2] // 2
+    return np.broadcast_to(side[None, None, :], shape)
+
+
+def build_connectivity_data(
+    cache,
+    selection: ConnectivitySelection,
+    *,
+    offline: bool,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Read the cache through allensdk and build X, Y, Ω as a labelled Dataset.
+
+    ``offline`` makes missing files an error (embedded cache) instead of a download.
+    The Dataset's attrs list every experiment dropped and why.
+    """
+    from tqdm import tqdm
+
+    rsp = read_annotation(cache, offline=offline)
+    shape = rsp.annotation.shape
+    hemi = hemisphere_mask(shape, selection.hemisphere)
+    src_masks = area_masks(rsp, selection.source_areas)
+    tgt_masks = area_masks(rsp, selection.target_areas)
+    src_flat, src_area = _voxel_table(src_masks, hemi)
+    tgt_flat, tgt_area = _voxel_table(tgt_masks, hemi)
+    if src_flat.size == 0 or tgt_flat.size == 0:
+        raise AllenCacheError(f"no source or target voxels for areas {selection.source_areas} in the {selection.hemisphere} hemisphere")
+
+    src_ids = [rsp.structure_tree.get_structures_by_acronym([a])[0]["id"] for a in selection.source_areas]
+    exp_path = _cache_path(cache, "experiments")
+    if offline and not exp_path.exists():
+        raise AllenCacheError(f"{exp_path}: missing experiments table in an offline cache")
+    try:
+        experiments = cache.get_experiments(injection_structure_ids=src_ids)
+    except Exception as err:
+        raise AllenCacheError(f"{exp_path}: cannot read the experiments table: {err}") from err
+    experiments = sorted(experiments, key=lambda e: e["id"])
+
+    dropped: dict[str, list[int]] = {"injection_volume": [], "hemisphere": [], "fraction_in_source": [], "data_coverage": []}
+    kept_ids, xs, ys, sites, omegas, fractions = [], [], [], [], [], []
+    voxel_mm3 = (cache.resolution / 1000.0) ** 3
+    for exp in tqdm(experiments, desc="experiments", disable=not progress, mininterval=2.0):
+        eid = int(exp["id"])
+        if float(exp.get("injection_volume", 0.0)) >= selection.max_injection_volume_mm3:
+            dropped["injection_volume"].append(eid)
+            continue
+        vols = {k: read_volume(cache, k, eid, offline=offline) for k in VOLUME_KINDS}
+        for k, v in vols.items():
+            if v.shape != shape:
+                path = _cache_path(cache, k, eid, cache.resolution)
+                raise AllenCacheError(f"{path}: volume shape {v.shape} differs from the annotation's {shape}")
+        inj_d = np.clip(vols["injection_density"], 0.0, None)
+        inj_f = np.clip(vols["injection_fraction"], 0.0, None)
+        centroid = cache.api.calculate_injection_centroid(inj_d, inj_f, resolution=1)
+        if centroid is None or not hemi[tuple(np.clip(np.round(centroid).astype(int), 0, np.array(shape) - 1))]:
+            dropped["hemisphere"].append(eid)
+            continue
+        signal = (inj_d * inj_f).ravel()
+        frac_in = float(signal[src_flat].sum() / max(signal.sum(), 1e-300))
+        if frac_in < selection.min_injection_fraction_in_source:
+            dropped["fraction_in_source"].append(eid)
+            continue
+        proj = vols["projection_density"].ravel()
+        valid = (vols["data_mask"].ravel() >= selection.data_mask_threshold) & (proj >= 0)
+        coverage = float(valid[tgt_flat].mean())
+        if coverage < selection.min_data_coverage:
+            dropped["data_coverage"].append(eid)
+            continue
+        site = (inj_f.ravel() > selection.injection_site_min_fraction) & (inj_d.ravel() > 0)
+        kept_ids.append(eid)
+        fractions.append(frac_in)
+        xs.append(np.where(site[src_flat], inj_d.ravel()[src_flat], 0.0))
+        ys.append(np.where(valid[tgt_flat], proj[tgt_flat], 0.0))
+        sites.append(site[tgt_flat])
+        omegas.append(valid[tgt_flat] & ~site[tgt_flat])
+        log.info("experiment %d kept: %.3f of injection in source areas, %.3f data coverage", eid, frac_in, coverage)
+    if not kept_ids:
+        raise AllenCacheError(f"no experiment passed the filters (dropped: {dropped})")
+
+    def coords_of(flat: np.ndarray) -> np.ndarray:
+        return np.array(np.unravel_index(flat, shape)).T.astype(np.int32)
+
+    ds = xr.Dataset(
+        {
+            "X": (("source_voxel", "injection"), np.stack(xs, 1).astype(np.float64)),
+            "Y": (("target_voxel", "injection"), np.stack(ys, 1).astype(np.float64)),
+            "Omega": (("target_voxel", "injection"), np.stack(omegas, 1).astype(np.int8)),
+            "injection_site": (("target_voxel", "injection"), np.stack(sites, 1).astype(np.int8)),
+            "injection_fraction_in_source": (("injection",), np.array(fractions)),
+        },
+        coords={
+            "experiment_id": ("injection", np.array(kept_ids, dtype=np.int64)),
+            "axis": ["AP", "DV", "ML"],
+            "source_coord": (("source_voxel", "axis"), coords_of(src_flat)),
+            "target_coord": (("target_voxel", "axis"), coords_of(tgt_flat)),
+            "source_flat_index": ("source_voxel", src_flat.astype(np.int64)),
+            "target_flat_index": ("target_voxel", tgt_flat.astype(np.int64)),
+            "source_area": ("source_voxel", src_area),
+            "target_area": ("target_voxel", tgt_area),
+        },
+        attrs={
+            "resolution_um": int(cache.resolution),
+            "voxel_volume_mm3": voxel_mm3,
+            "volume_shape": list(shape),
+            "n_experiments_considered": len(experiments),
+            **{f"dropped_{k}": list(v) for k, v in dropped.items()},
+            "selection": repr(asdict(selection)),
+            "X": "injection density inside the injection site (injection fraction > injection_site_min_fraction), 0 elsewhere",
+            "Y": "projection density where valid, 0 where the data mask or an error code marks the voxel invalid",
+            "Omega": "1 = entry counts in the loss (outside the injection site, valid data); 0 = excluded",
+            "convention": "Y ~ W X with W (target_voxel x source_voxel), W >= 0",
+        },
+    )
+    ds["X"].attrs["units"] = "injection density (fraction of injected pixels per voxel)"
+    ds["Y"].attrs["units"] = "projection density (fraction of projecting pixels per voxel)"
+    return ds
+
+
+def attach_truth(ds: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
+    """Add the planted ``W_true`` restricted to the Dataset's target × source voxels."""
+    tpos = {int(f): i for i, f in enumerate(truth["target_flat_index"].values)}
+    spos = {int(f): i for i, f in enumerate(truth["source_flat_index"].values)}
+    try:
+        ti = [tpos[int(f)] for f in ds["target_flat_index"].values]
+        si = [spos[int(f)] for f in ds["source_flat_index"].values]
+    except KeyError as err:
+        raise AllenCacheError(f"W_true.nc has no voxel with flat index {err}: it does not match the cache") from err
+    W = truth["W_true"].values[np.ix_(ti, si)]
+    ds = ds.copy()
+    ds["W_true"] = (("target_voxel", "source_voxel"), W)
+    ds["W_true"].attrs["description"] = "planted connectivity of the embedded cache (ground truth)"
+    return ds
+
+
+def download_connectivity(cache, selection: ConnectivitySelection, *, progress: bool = True) -> list[int]:
+    """Download (through allensdk) everything :func:`build_connectivity_data` reads.
+
+    The calls, in order: ``get_structure_tree()``, ``get_annotation_volume()``,
+    ``get_experiments(injection_structure_ids=<source area ids>)``, then for each
+    experiment ``get_injection_density``, ``get_injection_fraction``,
+    ``get_projection_density`` and ``get_data_mask`` (allensdk's ``lazy`` strategy:
+    existing files are read, missing ones fetched). Returns the experiment ids.
+    """
+    from tqdm import tqdm
+
+    tree = cache.get_structure_tree()
+    cache.get_annotation_volume()
+    ids = [s["id"] for s in tree.get_structures_by_acronym(list(selection.source_areas))]
+    experiments = cache.get_experiments(injection_structure_ids=ids)
+    exp_ids = sorted(int(e["id"]) for e in experiments)
+    for eid in tqdm(exp_ids, desc="download experiments", disable=not progress):
+        for kind in VOLUME_KINDS:
+            read_volume(cache, kind, eid, offline=False)
+    return exp_ids
