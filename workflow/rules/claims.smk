@@ -9,7 +9,7 @@ rule claims_table:
     input:
         _claims_files,
     output:
-        "results/claims.tsv",
+        report("results/claims.tsv", caption="../report/claims.rst", category="0. Claims"),
     log:
         "logs/claims_table.log",
     resources:

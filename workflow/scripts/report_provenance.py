@@ -1,0 +1,19 @@
+"""Write results/provenance.json: config, package versions, git commit, Allen identifiers."""
+from pathlib import Path
+
+import xarray as xr
+
+from neurorepro.io import write_json
+from neurorepro.report import provenance, sha256
+
+sm = snakemake  # noqa: F821
+with xr.open_dataset(sm.input.connectivity) as ds:
+    allen = {
+        "connectivity experiment ids": " ".join(str(int(i)) for i in ds.experiment_id.values),
+        "connectivity cache": ds.attrs.get("cache", ""),
+        "connectivity resolution (um)": ds.attrs.get("resolution_um", ""),
+    }
+manifest = Path(sm.params.manifest)
+if manifest.exists():
+    allen["connectivity manifest sha256"] = sha256(manifest)
+write_json(provenance(dict(sm.params.config), allen), sm.output.json)
