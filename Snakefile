@@ -9,9 +9,15 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# Front page of `snakemake --report`: written by rule report_front_page (part of `all`).
+report: "results/report/front_page.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/allen_connectivity.smk"
+include: "workflow/rules/rich_lazy.smk"
 include: "workflow/rules/claims.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
