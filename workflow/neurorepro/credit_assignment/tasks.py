@@ -1,0 +1,135 @@
+"""Temporal tasks, each a fixed train set and a held-out test set of ``(x, label)`` trials.
+
+``x`` has shape ``(trials, time, inputs)``; the label is read out at the last step.
+
+- ``digits``: row-wise sequential images. ``scale: demo`` uses scikit-learn's bundled
+  8x8 digits (8 steps x 8 inputs, offline); ``scale: paper`` uses MNIST (28 steps x 28
+  inputs) through torchvision, imported lazily.
+- ``evidence``: evidence accumulation (cue counting, as in Morcos & Tank 2018 and the
+  e-prop paper): ``n_cues`` cues arrive one at a time on a left or right channel, then a
+  delay, then a go cue; the answer is the side that got more cues.
+- ``delayed_match``: delayed match-to-sample: one of ``n_stimuli`` stimuli, a delay, a
+  second stimulus; the answer is match / non-match.
+
+Evidence and delayed-match inputs carry additive Gaussian noise (``noise``) drawn
+once per trial, so a finite training set can be over-fitted and a generalisation gap
+can open.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+TASKS: tuple[str, ...] = ("digits", "evidence", "delayed_match")
+
+@dataclass
+class Task:
+    """A task's data: float32 inputs ``(trials, time, inputs)`` and int64 labels."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def n_in(self) -> int:
+        return int(self.x_train.shape[-1])
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+def sequential_digits(
+    n_train: int | None, n_test: int | None, seed: int, dataset: str = "digits", root: str = "resources/datasets"
+) -> Task:
+    """Row-wise sequential images: each image row is one time step (pixels in [0, 1]).
+
+    Loaded through the shared ``neurorepro.nets.load_dataset`` (``digits``: 8 steps x 8
+    inputs, offline, fixed 360-image test split; ``mnist``: 28 x 28 through torchvision,
+    which raises ``DatasetUnavailable`` with install instructions when it is missing).
+    """
+    if dataset not in ("digits", "mnist", "fashion_mnist"):
+        raise ValueError(f"dataset must be 'digits' (demo, offline) or 'mnist'/'fashion_mnist' (paper), got {dataset!r}")
+    from neurorepro.nets import load_dataset
+
+    xtr, ytr, xte, yte = load_dataset(dataset, root, n_train=n_train, n_test=n_test, seed=seed, standardize=False)
+    rows = lambda X: X[:, 0].contiguous()  # (n, 1, H, W) -> (n, H time steps, W inputs)  # noqa: E731
+    return Task("digits", rows(xtr), ytr, rows(xte), yte, n_classes=10, attrs={"dataset": dataset, "rows_as_time": 1})
+
+
+def evidence_trials(n: int, *, n_cues: int, delay: int, p_major: float, noise: float, rng: np.random.Generator):
+    """``n`` evidence-accumulation trials: inputs ``(n, 2 n_cues + delay + 1, 3)``, labels (0 left, 1 right).
+
+    Channels: 0 left cue, 1 right cue, 2 go. A cue occupies one step, followed by a blank
+    step; the go cue comes at the last step after ``delay`` blank steps. Each cue falls on
+    the trial's favoured side with probability ``p_major``; the label is the side with
+    more cues (``n_cues`` odd: no ties).
+    """
+    if n_cues < 1 or n_cues % 2 == 0:
+        raise ValueError(f"n_cues must be odd and >= 1, got {n_cues}")
+    if not 0.5 <= p_major <= 1.0:
+        raise ValueError(f"p_major must lie in [0.5, 1], got {p_major}")
+    T = 2 * n_cues + delay + 1
+    favoured = rng.integers(0, 2, size=n)
+    on_favoured = rng.random((n, n_cues)) < p_major
+    side = np.where(on_favoured, favoured[:, None], 1 - favoured[:, None])  # (n, n_cues)
+    x = np.zeros((n, T, 3), dtype=np.float32)
+    steps = 2 * np.arange(n_cues)
+    x[np.arange(n)[:, None], steps[None, :], side] = 1.0
+    x[:, -1, 2] = 1.0
+    x += noise * rng.standard_normal(x.shape).astype(np.float32)
+    label = (side.sum(axis=1) > n_cues // 2).astype(np.int64)
+    return x, label
+
+
+def delayed_match_trials(n: int, *, n_stimuli: int, delay: int, noise: float, rng: np.random.Generator):
+    """``n`` delayed match-to-sample trials: inputs ``(n, delay + 2, n_stimuli)``, labels (1 match).
+
+    Step 0 shows the sample (one-hot), then ``delay`` blank steps, then the test stimulus:
+    the same one (match, probability 1/2) or another one drawn uniformly.
+    """
+    if n_stimuli < 2:
+        raise ValueError(f"n_stimuli must be >= 2, got {n_stimuli}")
+    T = delay + 2
+    sample = rng.integers(0, n_stimuli, size=n)
+    match = rng.random(n) < 0.5
+    other = (sample + rng.integers(1, n_stimuli, size=n)) % n_stimuli
+    test = np.where(match, sample, other)
+    x = np.zeros((n, T, n_stimuli), dtype=np.float32)
+    x[np.arange(n), 0, sample] = 1.0
+    x[np.arange(n), -1, test] = 1.0
+    x += noise * rng.standard_normal(x.shape).astype(np.float32)
+    return x, match.astype(np.int64)
+
+
+def make_task(name: str, *, n_train: int, n_test: int | None, seed: int, **kw) -> Task:
+    """Build task ``name`` (one of :data:`TASKS`) with its keyword settings.
+
+    ``digits``: ``dataset`` ('digits' | 'mnist'), ``root`` (download folder). ``evidence``: ``n_cues``, ``delay``,
+    ``p_major``, ``noise``. ``delayed_match``: ``n_stimuli``, ``delay``, ``noise``.
+    """
+    rng = np.random.default_rng(seed)
+    if name == "digits":
+        return sequential_digits(n_train, n_test, seed, dataset=kw.get("dataset", "digits"), root=kw.get("root", "resources/datasets"))
+    if name == "evidence":
+        opts = dict(n_cues=kw.get("n_cues", 7), delay=kw.get("delay", 4), p_major=kw.get("p_major", 0.7), noise=kw.get("noise", 0.3))
+        n_test = 1000 if n_test is None else n_test
+        x, y = evidence_trials(n_train + n_test, rng=rng, **opts)
+        return Task(name, *_tensors(x, y, n_train), n_classes=2, attrs=opts)
+    if name == "delayed_match":
+        opts = dict(n_stimuli=kw.get("n_stimuli", 4), delay=kw.get("delay", 4), noise=kw.get("noise", 0.3))
+        n_test = 1000 if n_test is None else n_test
+        x, y = delayed_match_trials(n_train + n_test, rng=rng, **opts)
+        return Task(name, *_tensors(x, y, n_train), n_classes=2, attrs=opts)
+    raise ValueError(f"unknown task {name!r}; choose from {TASKS}")
+
+
+def _tensors(x: np.ndarray, y: np.ndarray, n_train: int):
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    return xt[:n_train], yt[:n_train], xt[n_train:], yt[n_train:]
