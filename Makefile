@@ -8,10 +8,11 @@ BIN     = $(VENV)/bin
 
 # Create the virtual environment and install the pinned package (editable) once;
 # re-run when pyproject.toml changes.
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml requirements/slurm-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip==25.3"
 	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet --no-deps -r requirements/slurm-nodeps.txt
 	touch $@
 
 setup: $(BIN)/.installed
