@@ -4,7 +4,7 @@ VENV   ?= .venv
 CORES  ?= all
 BIN     = $(VENV)/bin
 
-.PHONY: all test setup clean
+.PHONY: all test setup report clean
 
 # Create the virtual environment and install the pinned package (editable) once;
 # re-run when pyproject.toml changes.
@@ -19,6 +19,10 @@ setup: $(BIN)/.installed
 
 all: setup
 	$(BIN)/snakemake --cores $(CORES)
+
+report: setup
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.zip
 
 test: setup
 	$(BIN)/python -m pytest -ra
