@@ -1,0 +1,80 @@
+# Allen Brain Observatory (Visual Coding 2P) data for mouse_vs_cnn: the embedded cache
+# (source: embedded; natural-like images, responses planted from CNN layer features) or
+# allensdk's download (source: allen), then the experiments to analyse, every NWB verified.
+# Settings live in the mouse_vs_cnn config section (keys `embedded`, `areas`, ...).
+
+BO = section("mouse_vs_cnn")
+BO_CACHE = resources_path(SOURCE, "brain_observatory")
+BO_INPUTS = resources_path("embedded", "brain_observatory_inputs")
+
+
+rule allen_brain_observatory_stimuli:
+    output:
+        stimuli=f"{BO_INPUTS}/natural_scenes.nc",
+    params:
+        n_images=BO["embedded"]["n_images"],
+        image_shape=BO["embedded"]["image_shape"],
+        seed=config["seed"],
+    log:
+        "logs/mouse_vs_cnn/allen_brain_observatory_stimuli.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/allen_brain_observatory_stimuli.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        ENV
+    script:
+        "../scripts/allen_brain_observatory_stimuli.py"
+
+
+rule allen_brain_observatory_embedded:
+    input:
+        stimuli=f"{BO_INPUTS}/natural_scenes.nc",
+        features=f"{BO_INPUTS}/planting_features.nc",
+    output:
+        cache=directory(resources_path("embedded", "brain_observatory")),
+    params:
+        spec=BO["embedded"],
+        areas=BO["areas"],
+        seed=config["seed"] + 3,
+    log:
+        "logs/mouse_vs_cnn/allen_brain_observatory_embedded.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/allen_brain_observatory_embedded.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV
+    script:
+        "../scripts/allen_brain_observatory_embedded.py"
+
+
+rule allen_brain_observatory_experiments:
+    input:
+        cache=[BO_CACHE] if SOURCE == "embedded" else [],
+    output:
+        experiments="results/mouse_vs_cnn/experiments.tsv",
+    params:
+        manifest=f"{BO_CACHE}/manifest.json",
+        allow_download=SOURCE == "allen",
+        areas=BO["areas"],
+        cre_lines=BO["cre_lines"],
+        imaging_depths=BO["imaging_depths"],
+        max_containers_per_group=BO["max_containers_per_group"],
+        skip_epileptiform=BO["skip_epileptiform"],
+    log:
+        "logs/mouse_vs_cnn/allen_brain_observatory_experiments.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/allen_brain_observatory_experiments.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10 if SOURCE == "embedded" else 1440,
+    conda:
+        ENV
+    script:
+        "../scripts/allen_brain_observatory_experiments.py"

@@ -1,0 +1,203 @@
+# Shi, Shea-Brown & Buice 2019: mouse visual areas vs task-driven CNN layers by RSA.
+# model (per CNN weights) ; [embedded: stimuli -> planting_features -> embedded cache]
+# -> experiments (allen_brain_observatory.smk) -> responses (per area x Cre x depth)
+# -> cnn_rsm (per weights) -> similarity (SSM tables) -> report (figures, claims).
+
+# The Brain Observatory data rules (BO_CACHE, BO_INPUTS) come first.
+include: "allen_brain_observatory.smk"
+
+
+MVC = section("mouse_vs_cnn")
+MVC_DIR = "results/mouse_vs_cnn"
+MVC_CNN = MVC["cnn"]
+MVC_WEIGHTS = list(MVC_CNN["weights"])
+MVC_PRIMARY = MVC_CNN["primary_weights"]
+MVC_FIGS = ["ssm_vs_layer", "best_layer_heatmap", "stability"]
+
+if MVC_PRIMARY not in MVC_WEIGHTS:
+    raise ValueError(f"config mouse_vs_cnn.cnn.primary_weights={MVC_PRIMARY!r} is not in mouse_vs_cnn.cnn.weights={MVC_WEIGHTS}")
+if SOURCE == "embedded" and MVC["embedded"]["planting_weights"] not in MVC_WEIGHTS:
+    raise ValueError("config mouse_vs_cnn.embedded.planting_weights must be one of mouse_vs_cnn.cnn.weights")
+
+
+wildcard_constraints:
+    mvc_weights="|".join(MVC_WEIGHTS),
+
+
+rule mouse_vs_cnn_model:
+    output:
+        model=f"{MVC_DIR}/models/{{mvc_weights}}.pt",
+    params:
+        arch=MVC_CNN["arch"],
+        input_size=MVC_CNN["input_size"],
+        epochs=MVC_CNN["epochs"],
+        model_dir=MVC_CNN["hub_dir"],
+        seed=config["seed"] + 1,
+        device=config["device"],
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_model_{mvc_weights}.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_model_{mvc_weights}.tsv"
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=20 if SCALE == "demo" else 60,
+        gpu=0 if SCALE == "demo" else 1,
+    conda:
+        ENV
+    script:
+        "../scripts/mouse_vs_cnn_model.py"
+
+
+rule mouse_vs_cnn_planting_features:
+    input:
+        stimuli=f"{BO_INPUTS}/natural_scenes.nc",
+        model=f"{MVC_DIR}/models/{MVC['embedded']['planting_weights']}.pt",
+    output:
+        features=f"{BO_INPUTS}/planting_features.nc",
+    params:
+        layers=sorted(set(MVC["embedded"]["planted_layers"][a] for a in MVC["areas"] if a in MVC["embedded"]["planted_layers"])),
+        warp=MVC["warp"],
+        batch_size=MVC_CNN["batch_size"],
+        max_units=MVC["embedded"]["max_units"],
+        seed=config["seed"] + 2,
+        device=config["device"],
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_planting_features.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_planting_features.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=10 if SCALE == "demo" else 60,
+    conda:
+        ENV
+    script:
+        "../scripts/mouse_vs_cnn_planting_features.py"
+
+
+rule mouse_vs_cnn_responses:
+    input:
+        experiments=f"{MVC_DIR}/experiments.tsv",
+        cache=[BO_CACHE] if SOURCE == "embedded" else [],
+    output:
+        responses=directory(f"{MVC_DIR}/responses"),
+        stimuli=f"{MVC_DIR}/stimuli.nc",
+    params:
+        manifest=f"{BO_CACHE}/manifest.json",
+        lag_frames=MVC["response_lag_frames"],
+        seed=config["seed"] + 4,
+        source=SOURCE,
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_responses.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_responses.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10 if SCALE == "demo" else 240,
+    conda:
+        ENV
+    script:
+        "../scripts/mouse_vs_cnn_responses.py"
+
+
+rule mouse_vs_cnn_cnn_rsm:
+    input:
+        stimuli=f"{MVC_DIR}/stimuli.nc",
+        model=f"{MVC_DIR}/models/{{mvc_weights}}.pt",
+    output:
+        rsm=f"{MVC_DIR}/cnn_rsm/{{mvc_weights}}.nc",
+    params:
+        warp=MVC["warp"],
+        batch_size=MVC_CNN["batch_size"],
+        device=config["device"],
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_cnn_rsm_{mvc_weights}.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_cnn_rsm_{mvc_weights}.tsv"
+    threads: 2
+    resources:
+        mem_mb=3000 if SCALE == "demo" else 8000,
+        runtime=10 if SCALE == "demo" else 60,
+        gpu=0 if SCALE == "demo" else 1,
+    conda:
+        ENV
+    script:
+        "../scripts/mouse_vs_cnn_cnn_rsm.py"
+
+
+rule mouse_vs_cnn_similarity:
+    input:
+        responses=f"{MVC_DIR}/responses",
+        rsms=expand(f"{MVC_DIR}/cnn_rsm/{{w}}.nc", w=MVC_WEIGHTS),
+    output:
+        ssm=f"{MVC_DIR}/ssm.tsv",
+        best=f"{MVC_DIR}/best_layers.tsv",
+        stability=f"{MVC_DIR}/stability.tsv",
+    params:
+        weights=MVC_WEIGHTS,
+        primary=MVC_PRIMARY,
+        method=MVC["ssm_method"],
+        n_permutations=MVC["n_permutations"],
+        min_reliability=MVC["min_reliability"],
+        fractions=MVC["subsample"]["fractions"],
+        repeats=MVC["subsample"]["repeats"],
+        seed=config["seed"] + 5,
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_similarity.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_similarity.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10 if SCALE == "demo" else 120,
+    conda:
+        ENV
+    script:
+        "../scripts/mouse_vs_cnn_similarity.py"
+
+
+rule mouse_vs_cnn_report:
+    input:
+        ssm=f"{MVC_DIR}/ssm.tsv",
+        best=f"{MVC_DIR}/best_layers.tsv",
+        stability=f"{MVC_DIR}/stability.tsv",
+        rsm=f"{MVC_DIR}/cnn_rsm/{MVC_PRIMARY}.nc",
+        cache=[BO_CACHE] if SOURCE == "embedded" else [],
+    output:
+        claims=f"{MVC_DIR}/claims.json",
+        ssm_vs_layer_pdf=f"{MVC_DIR}/figures/ssm_vs_layer.pdf",
+        ssm_vs_layer_png=report(f"{MVC_DIR}/figures/ssm_vs_layer.png", caption="../report/mouse_vs_cnn_ssm_vs_layer.rst", category="mouse_vs_cnn"),
+        best_layer_heatmap_pdf=f"{MVC_DIR}/figures/best_layer_heatmap.pdf",
+        best_layer_heatmap_png=report(f"{MVC_DIR}/figures/best_layer_heatmap.png", caption="../report/mouse_vs_cnn_best_layer_heatmap.rst", category="mouse_vs_cnn"),
+        stability_pdf=f"{MVC_DIR}/figures/stability.pdf",
+        stability_png=report(f"{MVC_DIR}/figures/stability.png", caption="../report/mouse_vs_cnn_stability.rst", category="mouse_vs_cnn"),
+    params:
+        primary=MVC_PRIMARY,
+        source=SOURCE,
+        scale=SCALE,
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_report.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_report.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV
+    script:
+        "../scripts/mouse_vs_cnn_report.py"
+
+
+register_target(
+    "mouse_vs_cnn",
+    [f"{MVC_DIR}/claims.json", f"{MVC_DIR}/ssm.tsv", f"{MVC_DIR}/best_layers.tsv", f"{MVC_DIR}/stability.tsv"]
+    + [f"{MVC_DIR}/figures/{f}.{ext}" for f in MVC_FIGS for ext in ("pdf", "png")],
+)
+
+
+rule mouse_vs_cnn:
+    input:
+        TARGET_OUTPUTS["mouse_vs_cnn"],
