@@ -1,0 +1,268 @@
+"""Unit tests of neurorepro.sampling against analytic answers, brute force and scipy."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+import torch
+import xarray as xr
+from torch import nn
+
+from neurorepro.sampling import ScoreSampler, excess_kurtosis, langevin_sample, marginal_wasserstein, skew_matrix
+from neurorepro.sampling.claims import build_claims
+from neurorepro.sampling.dsm import dsm_loss, geometric_sigmas, train_dsm
+from neurorepro.sampling.metrics import spearman_rho, steps_to_reach, wasserstein_1d
+from neurorepro.sampling.models import FiringRateScore, ReservoirScore, build_score_model
+from neurorepro.sampling.targets import TORCHVISION_HELP, GaussianMixture1D, LaplaceMixture2D, load_images
+
+torch.set_num_threads(1)
+
+
+# ---------------------------------------------------------------- metrics vs scipy
+def test_wasserstein_matches_scipy_unequal_sizes():
+    rng = np.random.default_rng(0)
+    u, v = rng.normal(0, 1, 300), rng.laplace(0.5, 2, 517)
+    assert wasserstein_1d(u, v) == pytest.approx(scipy.stats.wasserstein_distance(u, v), rel=1e-10)
+
+
+def test_wasserstein_of_shift_is_the_shift_and_marginals_average():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 2))
+    y = x + np.array([0.3, 1.1])
+    assert wasserstein_1d(x[:, 0], y[:, 0]) == pytest.approx(0.3)
+    assert marginal_wasserstein(x, y) == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="dimension"):
+        marginal_wasserstein(x, y[:, :1])
+
+
+def test_kurtosis_matches_scipy_and_laplace_value():
+    rng = np.random.default_rng(2)
+    x = rng.standard_t(6, size=(2000, 3))
+    np.testing.assert_allclose(excess_kurtosis(x), scipy.stats.kurtosis(x, axis=0, fisher=True, bias=True), rtol=1e-10)
+    assert excess_kurtosis(rng.laplace(size=400_000)) == pytest.approx(3.0, abs=0.1)
+    assert excess_kurtosis(rng.normal(size=400_000)) == pytest.approx(0.0, abs=0.05)
+
+
+def test_spearman_matches_scipy_with_ties_and_steps_to_reach():
+    a = np.array([1, 2, 2, 3, 5, 8.0])
+    b = np.array([3, 1, 4, 1, 5, 9.0])
+    assert spearman_rho(a, b) == pytest.approx(scipy.stats.spearmanr(a, b).correlation)
+    assert steps_to_reach(np.array([3, 2, 1, 0.5]), np.array([0, 10, 20, 30]), 1.0) == 20
+    assert np.isnan(steps_to_reach(np.array([3, 2]), np.array([0, 10]), 1.0))
+
+
+# ---------------------------------------------------------------- Langevin on Gaussians (analytic)
+def test_langevin_reaches_gaussian_mean_and_euler_maruyama_variance():
+    mu, s2, dt = 1.5, 0.49, 0.02
+    gen = torch.Generator().manual_seed(0)
+    x0 = torch.zeros(20000, 1, dtype=torch.float64)
+    x, _, _ = langevin_sample(lambda x: -(x - mu) / s2, x0, 1500, dt, generator=gen)
+    x = x.numpy()[:, 0]
+    # Euler-Maruyama on the OU process has stationary variance s2 / (1 - dt / (2 s2)) exactly
+    var_em = s2 / (1 - dt / (2 * s2))
+    assert x.mean() == pytest.approx(mu, abs=4 * np.sqrt(var_em / x.size))
+    assert x.var() == pytest.approx(var_em, rel=0.04)
+    assert abs(x.var() - s2) > abs(x.var() - var_em)  # the discretised variance, not the continuous one, is hit
+
+
+def test_accelerated_sampler_keeps_gaussian_and_speeds_the_slow_direction():
+    lam = torch.tensor([1.0, 0.1], dtype=torch.float64)  # precisions: x2 relaxes 10x slower
+    score = lambda x: -x * lam  # noqa: E731
+    gen = torch.Generator().manual_seed(1)
+    x0 = torch.full((4000, 2), 3.0, dtype=torch.float64)
+    J = skew_matrix(2, 1.0)
+    # long run: both dynamics leave N(0, diag(1/lam)) invariant
+    for skew in (None, J):
+        x, _, _ = langevin_sample(score, x0, 3000, 0.02, skew=skew, generator=gen)
+        np.testing.assert_allclose(x.numpy().var(0), 1 / lam.numpy(), rtol=0.1)
+    # the mean follows dm/dt = -(I+J) Lambda m; analytic slowest rates 0.1 (Langevin) vs 0.23
+    T = 1000
+    _, traj_l, _ = langevin_sample(score, x0, T, 0.01, record_every=T, generator=torch.Generator().manual_seed(2))
+    _, traj_a, _ = langevin_sample(score, x0, T, 0.01, skew=J, record_every=T, generator=torch.Generator().manual_seed(2))
+    A = np.array([[1.0, 0.0], [0.0, 1.0]]) + J
+    import scipy.linalg
+
+    m_exact = scipy.linalg.expm(-A @ np.diag(lam.numpy()) * T * 0.01) @ np.array([3.0, 3.0])
+    np.testing.assert_allclose(traj_a[-1].numpy().mean(0), m_exact, atol=0.1)
+    assert np.linalg.norm(traj_a[-1].numpy().mean(0)) < np.linalg.norm(traj_l[-1].numpy().mean(0))
+
+
+def test_skew_matrix_and_validation():
+    J = skew_matrix(4, 0.7)
+    np.testing.assert_array_equal(J, -J.T)
+    assert J[0, 1] == 0.7 and J[1, 0] == -0.7 and np.all(skew_matrix(1, 3.0) == 0)
+    with pytest.raises(ValueError, match="skew-symmetric"):
+        langevin_sample(lambda x: -x, torch.zeros(3, 2), 5, 0.1, skew=np.eye(2))
+    with pytest.raises(ValueError, match="dt"):
+        langevin_sample(lambda x: -x, torch.zeros(3, 2), 5, 0.0)
+
+
+# ---------------------------------------------------------------- DSM (analytic optimum)
+class _Linear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Parameter(torch.zeros(1))
+        self.c = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return self.a * x + self.c
+
+
+@pytest.mark.parametrize("sigma", [0.3, 1.0])
+def test_dsm_recovers_score_of_noised_gaussian(sigma):
+    """For N(mu, s^2) the DSM optimum at noise sigma is -(x - mu)/(s^2 + sigma^2)."""
+    mu, s = 0.8, 0.6
+    torch.manual_seed(0)
+    data = (mu + s * torch.randn(50000, 1)).float()
+    model = _Linear()
+    train_dsm(model, data, np.array([sigma]), 600, 1024, 0.05, torch.Generator().manual_seed(0))
+    v = s**2 + sigma**2
+    assert model.a.item() == pytest.approx(-1 / v, rel=0.05)
+    assert model.c.item() == pytest.approx(mu / v, rel=0.06)
+
+
+def test_dsm_loss_is_lowest_at_the_true_noised_score():
+    torch.manual_seed(1)
+    x = torch.randn(40000, 1, dtype=torch.float64)
+    z = torch.randn(40000, 1, dtype=torch.float64)
+    sigma = 0.5
+    losses = {}
+    for a in (-0.5, -1 / (1 + sigma**2), -1.2):
+        m = _Linear().double()
+        m.a.data[:] = a
+        losses[a] = dsm_loss(m, x, sigma, z).item()
+    assert min(losses, key=losses.get) == pytest.approx(-1 / (1 + sigma**2))
+
+
+def test_geometric_sigmas():
+    s = geometric_sigmas(2.0, 0.02, 5)
+    assert s[0] == pytest.approx(2.0) and s[-1] == pytest.approx(0.02)
+    np.testing.assert_allclose(s[1:] / s[:-1], s[1] / s[0])
+    with pytest.raises(ValueError, match="sigma_max >= sigma_min"):
+        geometric_sigmas(0.1, 1.0, 3)
+
+
+# ---------------------------------------------------------------- targets (brute force)
+def _fd_score(logp, x, h=1e-5):
+    x = np.atleast_2d(x)
+    out = np.zeros_like(x)
+    for j in range(x.shape[1]):
+        e = np.zeros(x.shape[1])
+        e[j] = h
+        out[:, j] = (logp(x + e) - logp(x - e)) / (2 * h)
+    return out
+
+
+def test_mixture_scores_match_finite_differences_and_normalise():
+    g = GaussianMixture1D([-1.5, 2.0], [0.5, 0.8], [0.3, 0.7])
+    x = np.linspace(-4, 4, 41)[:, None]
+    np.testing.assert_allclose(g.score(x, 0.2), _fd_score(lambda y: g.log_prob(y, 0.2), x)[:, 0], atol=1e-5)
+    grid = np.linspace(-10, 10, 20001)
+    assert np.trapz(np.exp(g.log_prob(grid)), grid) == pytest.approx(1.0, abs=1e-6)
+
+    lm = LaplaceMixture2D([0.8, -0.5], [[0, 0], [1, -1]], scale=1.3, weights=[1, 2])
+    pts = np.random.default_rng(3).normal(size=(50, 2)) * 2
+    np.testing.assert_allclose(lm.score(pts), _fd_score(lm.log_prob, pts), atol=1e-4)
+    ax = np.linspace(-14, 14, 801)
+    X, Y = np.meshgrid(ax, ax)
+    dens = np.exp(lm.log_prob(np.c_[X.ravel(), Y.ravel()])).reshape(X.shape)
+    assert np.trapz(np.trapz(dens, ax), ax) == pytest.approx(1.0, abs=2e-3)
+
+
+def test_laplace_component_moments():
+    lm = LaplaceMixture2D([0.7], scale=2.0)
+    x = lm.sample(400_000, np.random.default_rng(4))
+    np.testing.assert_allclose(np.cov(x.T), 4.0 * np.array([[1, 0.7], [0.7, 1]]), atol=0.06)
+    k = excess_kurtosis(x)
+    assert k[0] == pytest.approx(k[1], abs=0.1) and k[0] > 1.0  # heavy tails, equal marginals
+    with pytest.raises(ValueError, match="laplace_rhos"):
+        LaplaceMixture2D([1.2])
+
+
+# ---------------------------------------------------------------- networks
+def test_reservoir_simulation_reads_out_langevin_of_its_implied_score():
+    torch.manual_seed(0)
+    rsn = ReservoirScore(2, 40).double()
+    x0 = torch.randn(64, 2, dtype=torch.float64)
+    _, x_res = rsn.simulate_reservoir(x0, 200, 0.01, torch.Generator().manual_seed(5))
+    x_lan, _, _ = langevin_sample(rsn, x0, 200, 0.01, generator=torch.Generator().manual_seed(5))
+    np.testing.assert_allclose(x_res.numpy(), x_lan.numpy(), atol=1e-8)
+    W = rsn.reservoir()
+    assert W["W_rec"].shape == (40, 40) and torch.linalg.matrix_rank(W["W_rec"]) == 2
+
+
+def test_sampler_only_forms():
+    torch.manual_seed(0)
+    fr = FiringRateScore(3)
+    x = 3 * torch.randn(100, 3, dtype=torch.float64)
+    drive = fr.double()(x) + x  # phi(Wx + b) with tanh lies in [-1, 1]
+    assert drive.abs().max() <= 1.0 and drive.abs().max() > 0.9
+    with pytest.raises(ValueError, match="kind"):
+        build_score_model("lstm", 2)
+    with pytest.raises(ValueError, match="activation"):
+        build_score_model("rsn", 2, act="sigmoid")
+
+
+def test_trained_rsn_learns_the_mixture_score_and_is_deterministic():
+    g = GaussianMixture1D([-1.5, 1.5], [0.5, 0.5])
+    X = g.sample(20000, np.random.default_rng(0))
+    kw = dict(kind="rsn", n_hidden=64, n_iter=1500, batch_size=256, lr=1e-2, sigma_min=0.05, seed=3, device="cpu")
+    est = ScoreSampler(**kw).fit(X)
+    # relative Fisher divergence E_p|s - s_true|^2 / E_p|s_true|^2 (what score matching minimises)
+    grid = g.sample(5000, np.random.default_rng(1))
+    true = g.score(grid, est.sigmas_[-1])
+    rel = np.mean((est.predict_score(grid)[:, 0] - true) ** 2) / np.mean(true**2)
+    assert rel < 0.1, rel
+    # a sampler-only network cannot: its score is -x + w tanh(x) + b
+    so = ScoreSampler(**{**kw, "kind": "synaptic"}).fit(X)
+    rel_so = np.mean((so.predict_score(grid)[:, 0] - true) ** 2) / np.mean(true**2)
+    assert rel_so > 0.3 and rel_so > 5 * rel, (rel_so, rel)
+    # same seed, same numbers
+    again = ScoreSampler(**kw).fit(X)
+    np.testing.assert_array_equal(again.predict_score(grid[:50]), est.predict_score(grid[:50]))
+
+
+def test_estimator_validates_parameters():
+    X = np.zeros((20, 1))
+    with pytest.raises(ValueError, match="kind"):
+        ScoreSampler(kind="gan").fit(X)
+    with pytest.raises(ValueError, match="n_iter"):
+        ScoreSampler(n_iter=0).fit(X)
+    with pytest.raises(ValueError, match="sigma"):
+        ScoreSampler(sigma_min=2.0, sigma_max=1.0).fit(X)
+
+
+def test_mnist_without_torchvision_says_how_to_install(tmp_path):
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match=r"torchvision==0\.29\.1"):
+            load_images("mnist", tmp_path)
+        assert "scale: demo" in TORCHVISION_HELP
+    else:  # pragma: no cover
+        pytest.skip("torchvision is installed")
+    X, side = load_images("digits")
+    assert X.shape == (1797, 64) and side == 8 and 0 <= X.min() and X.max() <= 1
+
+
+# ---------------------------------------------------------------- claims
+def _metrics(w_rsn, w_syn, w_rate):
+    return pd.DataFrame({"network": ["rsn", "synaptic", "rate"], "sampler": "langevin",
+                         "wasserstein": [w_rsn, w_syn, w_rate]})
+
+
+def test_build_claims_directions():
+    steps = np.arange(0, 100, 10)
+    lang = np.r_[np.linspace(2, 0.1, 8), 0.1, 0.1]
+    acc = np.r_[np.linspace(2, 0.1, 4), [0.1] * 6]
+    lap = xr.Dataset({"wasserstein_time_accel": (("sampler", "step"), np.stack([lang, acc]))},
+                     coords={"sampler": ["langevin", "accelerated"], "step": steps}, attrs={"skew": 1.0})
+    sweep = pd.DataFrame({"task": "laplace", "n_hidden": [2, 8, 32], "seed": 0, "wasserstein": [0.3, 0.2, 0.25]})
+    metrics = {"bimodal": _metrics(0.05, 0.3, 0.4), "laplace": _metrics(0.2, 0.1, 0.4)}
+    claims = build_claims(metrics, sweep, lap, 0.1, "demo", "embedded")
+    holds = [c.holds for c in claims]
+    assert holds == [True, False, True, True]
+    assert claims[1].expected == pytest.approx(0.1)
+    assert claims[2].measured == pytest.approx(30 / 70)
+    assert claims[3].measured == pytest.approx(-0.5)

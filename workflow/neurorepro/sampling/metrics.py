@@ -1,0 +1,75 @@
+"""Distances and moments used to judge samples (pure NumPy functions)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def wasserstein_1d(u: np.ndarray, v: np.ndarray) -> float:
+    """Wasserstein-1 distance between two 1-D empirical distributions.
+
+    Computed as the integral of ``|F_u(t) - F_v(t)|`` over ``t``, where ``F`` are the
+    empirical CDFs (equal weights per sample; the two samples may differ in size).
+    """
+    u = np.sort(np.asarray(u, dtype=float).ravel())
+    v = np.sort(np.asarray(v, dtype=float).ravel())
+    if u.size == 0 or v.size == 0:
+        raise ValueError("wasserstein_1d needs two non-empty samples")
+    grid = np.sort(np.concatenate([u, v]))
+    widths = np.diff(grid)
+    # CDF values on each interval [grid[i], grid[i+1])
+    fu = np.searchsorted(u, grid[:-1], side="right") / u.size
+    fv = np.searchsorted(v, grid[:-1], side="right") / v.size
+    return float(np.sum(np.abs(fu - fv) * widths))
+
+
+def marginal_wasserstein(samples: np.ndarray, reference: np.ndarray) -> float:
+    """Mean over dimensions of the 1-D Wasserstein-1 distance between marginals.
+
+    ``samples`` (n, d) and ``reference`` (m, d); 1-D arrays are taken as d = 1.
+    """
+    a = np.atleast_2d(np.asarray(samples, dtype=float).T).T
+    b = np.atleast_2d(np.asarray(reference, dtype=float).T).T
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"dimension mismatch: samples have d={a.shape[1]}, reference d={b.shape[1]}")
+    return float(np.mean([wasserstein_1d(a[:, i], b[:, i]) for i in range(a.shape[1])]))
+
+
+def excess_kurtosis(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Excess (Fisher) kurtosis ``m4 / m2**2 - 3`` with biased moments, along ``axis``.
+
+    0 for a Gaussian, 3 for a Laplace distribution.
+    """
+    x = np.asarray(x, dtype=float)
+    d = x - x.mean(axis=axis, keepdims=True)
+    m2 = np.mean(d**2, axis=axis)
+    m4 = np.mean(d**4, axis=axis)
+    return m4 / m2**2 - 3.0
+
+
+def spearman_rho(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two 1-D arrays (average ranks for ties)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
+        raise ValueError("spearman_rho needs two 1-D arrays of equal length >= 2")
+
+    def ranks(x: np.ndarray) -> np.ndarray:
+        order = np.argsort(x, kind="mergesort")
+        r = np.empty(x.size)
+        r[order] = np.arange(1, x.size + 1)
+        for val in np.unique(x):  # average ties
+            tie = x == val
+            r[tie] = r[tie].mean()
+        return r
+
+    ra, rb = ranks(a), ranks(b)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    denom = np.sqrt(np.sum(ra**2) * np.sum(rb**2))
+    return float(np.sum(ra * rb) / denom) if denom > 0 else float("nan")
+
+
+def steps_to_reach(curve: np.ndarray, steps: np.ndarray, threshold: float) -> float:
+    """First step at which ``curve`` is at or below ``threshold`` (``nan`` if never)."""
+    curve, steps = np.asarray(curve), np.asarray(steps)
+    hit = np.flatnonzero(curve <= threshold)
+    return float(steps[hit[0]]) if hit.size else float("nan")
