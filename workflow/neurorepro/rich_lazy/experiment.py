@@ -1,0 +1,159 @@
+"""The experiment of Liu et al. 2024: train one RNN per initialisation and measure laziness.
+
+:func:`build_inits` makes every initial recurrent matrix (random rank sweep,
+connectivity-derived, shuffled) for every seed, all with one Frobenius norm;
+:func:`run_task` trains them on one task, adds the task-aligned low-rank
+initialisation, and returns one row of measures per (seed, init).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .inits import (
+    apply_sign,
+    connectivity_block,
+    effective_rank,
+    gaussian_init,
+    participation_ratio,
+    rescale,
+    shuffle_entries,
+    truncate_rank,
+)
+from .model import RNNTrainer
+from .tasks import TASKS, Task
+
+MEASURES = ("weight_change", "rep_alignment", "ntk_alignment")
+
+
+def build_inits(
+    n_hidden: int,
+    ranks: list[int],
+    gain: float,
+    n_seeds: int,
+    seed: int,
+    W_conn: xr.Dataset | None = None,
+    sign: str = "random",
+    selection: str = "auto",
+) -> xr.Dataset:
+    """All initial recurrent matrices, dims (seed, init, post, pre).
+
+    ``init`` labels: ``rank_<r>`` for the random SVD-truncated family, then
+    ``connectivity`` and ``shuffled`` when ``W_conn`` is given. Every matrix has the
+    Frobenius norm of the full-rank Gaussian draw of its seed (``gain * ~N``).
+    Coords ``family``, ``rank`` (-1 for non-random families), and per (seed, init)
+    ``effective_rank`` (entropy) and ``participation_ratio``.
+    """
+    ranks = sorted({int(r) for r in ranks})
+    if not ranks or ranks[0] < 1 or ranks[-1] > n_hidden:
+        raise ValueError(f"rich_lazy.ranks must lie in [1, n_hidden={n_hidden}], got {ranks}")
+    labels = [f"rank_{r}" for r in ranks]
+    families = ["random"] * len(ranks)
+    rank_coord = list(ranks)
+    if W_conn is not None:
+        labels += ["connectivity", "shuffled"]
+        families += ["connectivity", "shuffled"]
+        rank_coord += [-1, -1]
+    W0 = np.zeros((n_seeds, len(labels), n_hidden, n_hidden))
+    blocks = []
+    for s in range(n_seeds):
+        rng = np.random.default_rng([seed, s, 1])
+        Wg = gaussian_init(n_hidden, gain, rng)
+        norm = np.linalg.norm(Wg)
+        for i, r in enumerate(ranks):
+            W0[s, i] = truncate_rank(Wg, r, norm)
+        if W_conn is not None:
+            crng = np.random.default_rng([seed, s, 2])
+            block, meta = connectivity_block(W_conn, n_hidden, crng, selection)
+            signed = rescale(apply_sign(block, sign, crng), norm)
+            W0[s, len(ranks)] = signed
+            W0[s, len(ranks) + 1] = shuffle_entries(signed, crng)
+            blocks.append(meta)
+    erank = np.array([[effective_rank(W0[s, i]) for i in range(len(labels))] for s in range(n_seeds)])
+    pr = np.array([[participation_ratio(W0[s, i]) for i in range(len(labels))] for s in range(n_seeds)])
+    ds = xr.Dataset(
+        {
+            "W0": (("seed", "init", "post", "pre"), W0),
+            "effective_rank": (("seed", "init"), erank),
+            "participation_ratio": (("seed", "init"), pr),
+            "singular_values": (
+                ("seed", "init", "mode"),
+                np.linalg.svd(W0, compute_uv=False),
+            ),
+        },
+        coords={
+            "seed": np.arange(n_seeds),
+            "init": labels,
+            "family": ("init", families),
+            "rank": ("init", rank_coord),
+        },
+        attrs={
+            "description": "initial recurrent weights W_hh (post x pre) of equal Frobenius norm",
+            "gain": float(gain),
+            "n_hidden": int(n_hidden),
+            "base_seed": int(seed),
+            "effective_rank": "exp(entropy of normalised singular values), Roy & Vetterli 2007",
+            "participation_ratio": "(sum s^2)^2 / sum s^4 of the singular values s",
+            "connectivity_sign": sign if W_conn is not None else "none",
+            "connectivity_selection": ",".join(sorted({b["selection"] for b in blocks})) if W_conn is not None else "none",
+        },
+    )
+    if W_conn is not None:
+        ds["conn_rows"] = (("seed", "post"), np.array([b["rows"] for b in blocks]))
+        ds["conn_cols"] = (("seed", "pre"), np.array([b["cols"] for b in blocks]))
+        ds.attrs["connectivity_source"] = "results/connectivity/W.nc (target_voxel x source_voxel)"
+        ds.attrs["connectivity_lambda"] = str(W_conn.attrs.get("lambda", "?"))
+    return ds
+
+
+def run_task(
+    task: Task,
+    inits: xr.Dataset,
+    trainer: dict[str, Any],
+    probe_trials: int,
+    ntk_trials: int,
+    aligned_rank: int | None,
+    seed: int,
+    device: str = "cpu",
+    logger: logging.Logger | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train every init of ``inits`` on ``task``; returns (measures, loss curves).
+
+    One probe batch (``probe_trials`` trials, fixed by ``seed`` and the task) serves
+    every init and seed. With ``aligned_rank`` r, the task-aligned init of each seed
+    is the rank-r truncation of the recurrent weights learned from that seed's random
+    rank-r init, rescaled to the common norm, then trained again from the same
+    input/readout weights.
+    """
+    log = logger or logging.getLogger(__name__)
+    probe = task.sample(probe_trials, np.random.default_rng([seed, TASKS.index(task.name), 99]))
+    rows, curves = [], []
+    labels = list(inits["init"].values)
+    if aligned_rank is not None and f"rank_{aligned_rank}" not in labels:
+        raise ValueError(f"rich_lazy.aligned_rank={aligned_rank} must be one of rich_lazy.ranks")
+    for s in inits["seed"].values:
+        tr_kw = dict(trainer, seed=int(seed) * 1000 + int(s), device=device)
+        trained: dict[str, np.ndarray] = {}
+        jobs = [(lab, inits["W0"].sel(seed=s, init=lab).values, str(inits["family"].sel(init=lab).values),
+                 int(inits["rank"].sel(init=lab).values)) for lab in labels]
+        while jobs:
+            lab, W0, family, rank = jobs.pop(0)
+            tr = RNNTrainer(task, **tr_kw).fit(W0)
+            m = tr.laziness(probe, ntk_trials)
+            trained[lab] = tr.W_
+            rows.append({"task": task.name, "seed": int(s), "init": lab, "family": family, "rank": rank,
+                         "effective_rank": effective_rank(W0), "participation_ratio": participation_ratio(W0),
+                         "w0_norm": float(np.linalg.norm(W0)), **m})
+            curves += [{"task": task.name, "seed": int(s), "init": lab, "iteration": min((k + 1) * tr.log_every, tr.n_iter),
+                        "loss": float(v)} for k, v in enumerate(tr.loss_curve_)]
+            log.info("%s seed %d %-14s erank %6.1f dW %.4f rep %.4f ntk %.4f acc %.3f", task.name, s, lab,
+                     rows[-1]["effective_rank"], m["weight_change"], m["rep_alignment"], m["ntk_alignment"],
+                     m["accuracy"])
+            if aligned_rank is not None and lab == f"rank_{aligned_rank}":
+                W_al = truncate_rank(tr.W_, aligned_rank, np.linalg.norm(W0))
+                jobs.append((f"aligned_{aligned_rank}", W_al, "aligned", aligned_rank))
+    return pd.DataFrame(rows), pd.DataFrame(curves)

@@ -1,0 +1,134 @@
+"""Figures of the rich/lazy paper; each function takes data and returns a Figure."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from neurorepro.plotting import new_figure
+
+LABELS = {
+    "weight_change": "weight change\n‖W−W₀‖/‖W₀‖",
+    "rep_alignment": "representation alignment",
+    "ntk_alignment": "tangent-kernel alignment",
+}
+MEASURES = tuple(LABELS)
+TASK_COLORS = {"2AF": "#1f77b4", "DMS": "#d62728", "CXT": "#2ca02c"}
+
+
+def _color(task: str) -> str:
+    return TASK_COLORS.get(task, "0.3")
+
+
+def rank_sweep(df: pd.DataFrame):
+    """Laziness measures vs initial effective rank (random SVD-truncated inits), per task.
+
+    Mean +- s.d. over seeds; paper Fig. 2 (RNN panels).
+    """
+    fig, axes = new_figure(1, len(MEASURES), width=2.8, height=2.5)
+    rnd = df[df["family"] == "random"]
+    for ax, m in zip(axes, MEASURES):
+        for task, d in rnd.groupby("task", sort=False):
+            g = d.groupby("rank").agg(er=("effective_rank", "mean"), mu=(m, "mean"), sd=(m, "std")).fillna(0)
+            ax.errorbar(g["er"], g["mu"], yerr=g["sd"], marker="o", ms=3.5, capsize=2, lw=1.2,
+                        color=_color(task), label=task)
+        ax.set_xscale("log")
+        ax.set_xlabel("effective rank of W₀")
+        ax.set_ylabel(LABELS[m])
+    axes[0].legend(title="task", frameon=False)
+    n = df["seed"].nunique()
+    fig.suptitle(f"Higher initial rank → lazier learning? (random inits, {n} seeds)")
+    return fig
+
+
+def connectivity(df: pd.DataFrame, inits: xr.Dataset):
+    """Connectivity-derived init vs its shuffle, placed on the rank axis (paper Fig. 5 analogue).
+
+    Panel a: singular-value spectra (normalised to the largest) of the full-rank random
+    init, the connectivity block and its shuffle (seed 0). Panels b-d: each measure vs
+    effective rank; lines = random rank sweep (mean over seeds), filled = connectivity,
+    open = shuffled, one colour per task.
+    """
+    fig, axes = new_figure(1, 1 + len(MEASURES), width=2.7, height=2.5)
+    ax = axes[0]
+    sv = inits["singular_values"].isel(seed=0)
+    full = f"rank_{int(inits['rank'].where(inits['family'] == 'random').max())}"
+    for lab, style in ((full, dict(color="0.5", label="random (full rank)")),
+                       ("connectivity", dict(color="k", label="connectivity")),
+                       ("shuffled", dict(color="k", ls="--", label="shuffled"))):
+        if lab in inits["init"].values:
+            s = sv.sel(init=lab).values
+            ax.plot(np.arange(1, s.size + 1), s / s[0], **style)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(1e-3, 1.5)
+    ax.set_xlabel("singular value index")
+    ax.set_ylabel("σᵢ / σ₁")
+    ax.set_title("spectra of W₀ (seed 0)")
+    ax.legend(frameon=False)
+    for ax, m in zip(axes[1:], MEASURES):
+        for task, d in df.groupby("task", sort=False):
+            c = _color(task)
+            g = d[d.family == "random"].groupby("rank")[["effective_rank", m]].mean()
+            ax.plot(g["effective_rank"], g[m], color=c, lw=1, alpha=0.5)
+            for fam, face in (("connectivity", c), ("shuffled", "white")):
+                e = d[d.family == fam]
+                if len(e):
+                    ax.errorbar(e["effective_rank"].mean(), e[m].mean(), xerr=e["effective_rank"].std(),
+                                yerr=e[m].std(), marker="s" if fam == "connectivity" else "o", ms=5,
+                                mfc=face, mec=c, color=c, capsize=2, ls="none",
+                                label=f"{task} {fam}")
+        ax.set_xscale("log")
+        ax.set_xlabel("effective rank of W₀")
+        ax.set_ylabel(LABELS[m])
+    axes[1].legend(frameon=False, fontsize=6, ncol=1)
+    fig.suptitle("Connectivity-derived initialisation (■) vs shuffled control (○); lines: random rank sweep")
+    return fig
+
+
+def aligned(df: pd.DataFrame, aligned_rank: int):
+    """Task-aligned rank-r init vs random rank-r init, per task and measure (paper's exception).
+
+    Bars: mean over seeds; dots: single seeds.
+    """
+    a, r = f"aligned_{aligned_rank}", f"rank_{aligned_rank}"
+    fig, axes = new_figure(1, len(MEASURES), width=2.6, height=2.5)
+    tasks = list(dict.fromkeys(df["task"]))
+    x = np.arange(len(tasks))
+    for ax, m in zip(axes, MEASURES):
+        for k, (lab, name, hatch) in enumerate(((r, f"random rank {aligned_rank}", ""),
+                                                (a, f"aligned rank {aligned_rank}", "//"))):
+            vals = [df[(df.task == t) & (df.init == lab)][m].values for t in tasks]
+            ax.bar(x + (k - 0.5) * 0.38, [v.mean() if len(v) else np.nan for v in vals], width=0.36,
+                   color=[_color(t) for t in tasks], alpha=0.45 if k == 0 else 0.85, hatch=hatch,
+                   edgecolor="k", lw=0.5, label=name)
+            for i, v in enumerate(vals):
+                ax.plot(np.full(len(v), x[i] + (k - 0.5) * 0.38), v, "k.", ms=3)
+        ax.set_xticks(x, tasks)
+        ax.set_ylabel(LABELS[m])
+    axes[0].legend(frameon=False, fontsize=7)
+    fig.suptitle(f"Task-aligned vs random rank-{aligned_rank} initialisation")
+    return fig
+
+
+def training_curves(curves: pd.DataFrame):
+    """Training loss (cross-entropy, every step) vs iteration per task and init; mean over seeds."""
+    tasks = list(dict.fromkeys(curves["task"]))
+    fig, axes = new_figure(1, len(tasks), width=2.8, height=2.4, squeeze=False)
+    inits = list(dict.fromkeys(curves["init"]))
+    cmap = __import__("matplotlib").colormaps["viridis"]
+    for ax, task in zip(axes[0], tasks):
+        d = curves[curves.task == task]
+        for i, lab in enumerate(inits):
+            g = d[d.init == lab].groupby("iteration")["loss"].mean()
+            style = dict(color=cmap(i / max(1, len(inits) - 1)))
+            if not lab.startswith("rank_"):
+                style = dict(color={"connectivity": "k", "shuffled": "0.5"}.get(lab, "m"),
+                             ls="--" if lab == "shuffled" else "-")
+            ax.plot(g.index, g.values, lw=1, label=lab, **style)
+        ax.set_yscale("log")
+        ax.set_title(task)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("training loss")
+    axes[0][-1].legend(frameon=False, fontsize=6)
+    return fig

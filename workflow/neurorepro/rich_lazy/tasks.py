@@ -1,0 +1,184 @@
+"""Cognitive tasks of Liu et al. 2024 with the trial structure of neurogym.
+
+The paper trains on neurogym's ``PerceptualDecisionMaking-v0`` (2AF),
+``DelayMatchSample-v0`` (DMS) and ``ContextDecisionMaking-v0`` (CXT) with
+``dt = 100 ms`` and eight time steps per trial. neurogym itself cannot be used
+here: its current release (2.3.1) requires ``numpy==2.2.*`` while this pipeline is
+pinned to numpy 1.23.5 (allensdk), and the authors' version (0.0.2) predates
+gymnasium. The tasks are therefore re-implemented with the same trial structure:
+
+* every trial is a sequence of named periods whose durations (ms) are divided by
+  ``dt`` to give time steps;
+* input channel 0 is the fixation cue, 1 during every period but ``decision``;
+* stimulus channels follow neurogym's ring code: ``cos(theta - theta_choice) * c + 0.5``
+  plus Gaussian noise of s.d. ``sigma / sqrt(dt)`` during the stimulus periods;
+* the label is 0 ("fixate") in every step but the decision period, where it is
+  the correct choice (1 or 2); the network is trained with cross-entropy on
+  every step, as in the authors' code (``ngym.Dataset`` labels).
+
+Timings default to the authors' released settings (all eight steps long):
+2AF ``stimulus 700, decision 100``; DMS ``sample 100, delay 500, test 100,
+decision 100``; CXT ``stimulus 200, delay 500, decision 100`` (fixation 0 ms).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TASKS = ("2AF", "DMS", "CXT")
+
+#: Default period durations (ms), as in the authors' released code.
+DEFAULT_TIMING: dict[str, dict[str, int]] = {
+    "2AF": {"fixation": 0, "stimulus": 700, "delay": 0, "decision": 100},
+    "DMS": {"fixation": 0, "sample": 100, "delay": 500, "test": 100, "decision": 100},
+    "CXT": {"fixation": 0, "stimulus": 200, "delay": 500, "decision": 100},
+}
+
+
+@dataclass
+class TrialBatch:
+    """A batch of trials, time-major like the authors' networks.
+
+    x : (T, B, n_inputs) float32 inputs.
+    y : (T, B) int64 labels (0 = fixate, 1..n_choices = choice).
+    ground_truth : (B,) int correct choice of each trial (1-based).
+    periods : name -> (start, stop) step indices, identical for every trial.
+    info : per-trial conditions (coherences, context, ...), arrays of length B.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    ground_truth: np.ndarray
+    periods: dict[str, tuple[int, int]]
+    info: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def decision(self) -> slice:
+        start, stop = self.periods["decision"]
+        return slice(start, stop)
+
+
+class Task:
+    """A neurogym-style supervised trial generator.
+
+    Parameters
+    ----------
+    name : one of ``TASKS``.
+    dt : time step (ms).
+    sigma : stimulus noise; the per-step s.d. is ``sigma / sqrt(dt)`` (neurogym's convention).
+    timing : period durations in ms, overriding :data:`DEFAULT_TIMING`.
+    explicit_context : CXT only: the context is cued on two extra input channels
+        (neurogym's explicit-context variant; 7 inputs). With ``False`` the context is
+        fixed to modality 1 and not cued (5 inputs).
+    """
+
+    n_outputs = 3  # fixate, choice 1, choice 2
+
+    def __init__(
+        self,
+        name: str,
+        dt: int = 100,
+        sigma: float = 1.0,
+        timing: dict[str, int] | None = None,
+        explicit_context: bool = True,
+    ) -> None:
+        if name not in TASKS:
+            raise ValueError(f"unknown task {name!r}; choose one of {TASKS}")
+        if dt <= 0:
+            raise ValueError(f"dt must be positive, got {dt}")
+        if sigma < 0:
+            raise ValueError(f"sigma must be >= 0, got {sigma}")
+        self.name = name
+        self.dt = int(dt)
+        self.sigma = float(sigma)
+        self.explicit_context = bool(explicit_context)
+        self.timing = dict(DEFAULT_TIMING[name])
+        if timing:
+            unknown = set(timing) - set(self.timing)
+            if unknown:
+                raise ValueError(f"task {name}: unknown periods {sorted(unknown)}; known {list(self.timing)}")
+            self.timing.update(timing)
+        self.periods = self._periods()
+        if self.periods["decision"][1] - self.periods["decision"][0] < 1:
+            raise ValueError(f"task {name}: the decision period must last at least one step (dt={dt} ms)")
+        self.theta = np.linspace(0.0, 2 * np.pi, 3)[:-1]  # two ring positions: 0, pi
+
+    # -- structure -----------------------------------------------------------
+    def _periods(self) -> dict[str, tuple[int, int]]:
+        out, t = {}, 0
+        for period, ms in self.timing.items():
+            n = int(round(ms / self.dt))
+            out[period] = (t, t + n)
+            t += n
+        return out
+
+    @property
+    def n_steps(self) -> int:
+        return max(stop for _, stop in self.periods.values())
+
+    @property
+    def n_inputs(self) -> int:
+        if self.name == "CXT":
+            return 7 if self.explicit_context else 5
+        return 3
+
+    @property
+    def noise_sd(self) -> float:
+        return self.sigma / np.sqrt(self.dt)
+
+    def _ring(self, theta_choice: np.ndarray, strength: np.ndarray) -> np.ndarray:
+        """(B, 2) ring code of the choice angles with amplitude ``strength``."""
+        return np.cos(self.theta[None, :] - theta_choice[:, None]) * strength[:, None] + 0.5
+
+    def _span(self, period: str) -> slice:
+        a, b = self.periods[period]
+        return slice(a, b)
+
+    # -- sampling ------------------------------------------------------------
+    def sample(self, batch_size: int, rng: np.random.Generator) -> TrialBatch:
+        """Draw ``batch_size`` independent trials with ``rng``."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        T, B = self.n_steps, batch_size
+        x = np.zeros((T, B, self.n_inputs))
+        y = np.zeros((T, B), dtype=np.int64)
+        dec = self._span("decision")
+        x[: dec.start, :, 0] = 1.0  # fixation cue until the decision period
+        x[dec.stop :, :, 0] = 1.0
+        info: dict[str, np.ndarray] = {}
+        if self.name == "2AF":
+            gt = rng.choice([1, 2], size=B)
+            coh = rng.choice([0.0, 6.4, 12.8, 25.6, 51.2], size=B)
+            stim = self._span("stimulus")
+            x[stim, :, 1:3] = self._ring(self.theta[gt - 1], coh / 200.0)
+            x[stim, :, 1:3] += rng.normal(0.0, self.noise_sd, size=x[stim, :, 1:3].shape)
+            info["coh"] = coh
+        elif self.name == "DMS":
+            gt = rng.choice([1, 2], size=B)  # 1 = match, 2 = non-match
+            sample_theta = rng.choice(self.theta, size=B)
+            test_theta = np.where(gt == 1, sample_theta, np.mod(sample_theta + np.pi, 2 * np.pi))
+            for period, th in (("sample", sample_theta), ("test", test_theta)):
+                sl = self._span(period)
+                x[sl, :, 1:3] = self._ring(th, np.full(B, 0.5))
+                x[sl, :, 1:3] += rng.normal(0.0, self.noise_sd, size=x[sl, :, 1:3].shape)
+            info["sample_theta"], info["test_theta"] = sample_theta, test_theta
+        else:  # CXT
+            gt = rng.choice([1, 2], size=B)
+            other = rng.choice([1, 2], size=B)
+            context = rng.choice([0, 1], size=B) if self.explicit_context else np.zeros(B, dtype=int)
+            coh1 = rng.choice([5.0, 15.0, 50.0], size=B)
+            coh2 = rng.choice([5.0, 15.0, 50.0], size=B)
+            choice1 = np.where(context == 0, gt, other)  # modality 1 carries gt in context 0
+            choice2 = np.where(context == 0, other, gt)
+            stim = self._span("stimulus")
+            x[stim, :, 1:3] = self._ring(self.theta[choice1 - 1], coh1 / 200.0)
+            x[stim, :, 3:5] = self._ring(self.theta[choice2 - 1], coh2 / 200.0)
+            x[stim, :, 1:5] += rng.normal(0.0, self.noise_sd, size=x[stim, :, 1:5].shape)
+            if self.explicit_context:
+                x[:, np.arange(B), 5 + context] = 1.0  # context cue on all steps
+            info.update(context=context, coh_1=coh1, coh_2=coh2, other_choice=other)
+        y[dec, :] = gt[None, :]
+        return TrialBatch(
+            x=x.astype(np.float32), y=y, ground_truth=np.asarray(gt), periods=dict(self.periods), info=info
+        )

@@ -1,0 +1,159 @@
+# Liu et al. 2024, How connectivity structure shapes rich and lazy learning in neural circuits.
+# inits (random rank sweep + connectivity block of results/connectivity/W.nc + shuffle)
+#   -> train per task (laziness measures) -> report (tables, figures, claims.json).
+
+RL = section("rich_lazy")
+RL_DIR = "results/rich_lazy"
+RL_FIGS = ["rank_sweep", "connectivity", "aligned", "training"]
+
+
+def _check_rich_lazy(sec: dict) -> None:
+    """Keys the merged `rich_lazy` section needs, and the checks the schema cannot express."""
+    need = ["tasks", "n_hidden", "ranks", "aligned_rank", "gain", "alpha", "dt", "sigma",
+            "cxt_explicit_context", "learning_rate", "momentum", "n_iter", "batch_size", "n_seeds",
+            "probe_trials", "ntk_trials", "log_every", "connectivity"]
+    missing = [k for k in need if k not in sec]
+    if missing:
+        raise ValueError(f"config rich_lazy (scale {SCALE}) lacks keys {missing}")
+    if max(sec["ranks"]) > sec["n_hidden"]:
+        raise ValueError(f"config rich_lazy.ranks {sec['ranks']} exceed rich_lazy.n_hidden={sec['n_hidden']}")
+    if sec["aligned_rank"] not in sec["ranks"]:
+        raise ValueError(f"config rich_lazy.aligned_rank={sec['aligned_rank']} must be one of rich_lazy.ranks")
+    if sec["ntk_trials"] > sec["probe_trials"]:
+        raise ValueError("config rich_lazy.ntk_trials must not exceed rich_lazy.probe_trials")
+    for k in ("sign", "selection"):
+        if k not in sec["connectivity"]:
+            raise ValueError(f"config rich_lazy.connectivity lacks key {k!r}")
+
+
+_check_rich_lazy(RL)
+
+
+wildcard_constraints:
+    rl_task="|".join(RL["tasks"]),
+
+
+rule rich_lazy_inits:
+    input:
+        W="results/connectivity/W.nc",
+    output:
+        f"{RL_DIR}/inits.nc",
+    params:
+        n_hidden=RL["n_hidden"],
+        ranks=RL["ranks"],
+        gain=RL["gain"],
+        n_seeds=RL["n_seeds"],
+        connectivity=RL["connectivity"],
+        seed=config["seed"],
+        scale=SCALE,
+        source=SOURCE,
+    log:
+        "logs/rich_lazy/rich_lazy_inits.log",
+    benchmark:
+        "benchmarks/rich_lazy/rich_lazy_inits.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        ENV
+    script:
+        "../scripts/rich_lazy_inits.py"
+
+
+rule rich_lazy_train:
+    input:
+        f"{RL_DIR}/inits.nc",
+    output:
+        measures=f"{RL_DIR}/{{rl_task}}/laziness.tsv",
+        curves=f"{RL_DIR}/{{rl_task}}/loss_curves.tsv",
+    params:
+        task=lambda wc: {
+            "dt": RL["dt"],
+            "sigma": RL["sigma"],
+            "explicit_context": RL["cxt_explicit_context"],
+            "timing": RL.get("timing", {}).get(wc.rl_task, {}),
+        },
+        trainer={
+            "n_hidden": RL["n_hidden"],
+            "alpha": RL["alpha"],
+            "learning_rate": RL["learning_rate"],
+            "momentum": RL["momentum"],
+            "n_iter": RL["n_iter"],
+            "batch_size": RL["batch_size"],
+            "log_every": RL["log_every"],
+        },
+        probe_trials=RL["probe_trials"],
+        ntk_trials=RL["ntk_trials"],
+        aligned_rank=RL["aligned_rank"],
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        "logs/rich_lazy/rich_lazy_train_{rl_task}.log",
+    benchmark:
+        "benchmarks/rich_lazy/rich_lazy_train_{rl_task}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000 if SCALE == "paper" else 1500,
+        runtime=600 if SCALE == "paper" else 30,
+        gpu=1 if SCALE == "paper" else 0,
+    conda:
+        ENV
+    script:
+        "../scripts/rich_lazy_train.py"
+
+
+rule rich_lazy_report:
+    input:
+        inits=f"{RL_DIR}/inits.nc",
+        measures=expand(f"{RL_DIR}/{{t}}/laziness.tsv", t=RL["tasks"]),
+        curves=expand(f"{RL_DIR}/{{t}}/loss_curves.tsv", t=RL["tasks"]),
+    output:
+        table=f"{RL_DIR}/laziness.tsv",
+        summary=f"{RL_DIR}/summary.tsv",
+        claims=f"{RL_DIR}/claims.json",
+        **{
+            f"{fig}_{ext}": (
+                report(
+                    f"{RL_DIR}/figures/{fig}.png",
+                    caption=f"../report/rich_lazy_{fig}.rst",
+                    category="rich_lazy",
+                )
+                if ext == "png"
+                else f"{RL_DIR}/figures/{fig}.pdf"
+            )
+            for fig in RL_FIGS
+            for ext in ("pdf", "png")
+        },
+    params:
+        aligned_rank=RL["aligned_rank"],
+        scale=SCALE,
+        source=SOURCE,
+    log:
+        "logs/rich_lazy/rich_lazy_report.log",
+    benchmark:
+        "benchmarks/rich_lazy/rich_lazy_report.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        ENV
+    script:
+        "../scripts/rich_lazy_report.py"
+
+
+register_target(
+    "rich_lazy",
+    [
+        f"{RL_DIR}/laziness.tsv",
+        f"{RL_DIR}/summary.tsv",
+        f"{RL_DIR}/claims.json",
+    ]
+    + [f"{RL_DIR}/figures/{fig}.{ext}" for fig in RL_FIGS for ext in ("pdf", "png")],
+)
+
+
+rule rich_lazy:
+    input:
+        TARGET_OUTPUTS["rich_lazy"],
