@@ -37,10 +37,9 @@ class SnakemakeRunner:
         return path
 
     def __call__(self, *args: str, config: dict | None = None, check: bool = True, timeout: int = 1500):
-        cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--nolock"]
-        if config is not None:
+        cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--nolock", *args]
+        if config is not None:  # last: --configfile takes every following word as a file
             cmd += ["--configfile", str(self.write_config(config))]
-        cmd += list(args)
         proc = subprocess.run(cmd, cwd=self.workdir, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(
