@@ -1,0 +1,125 @@
+"""Figures of the credit assignment paper: each function takes data and returns a Figure."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from neurorepro.plotting import new_figure
+
+LABELS = {"bptt": "BPTT", "tbptt": "trunc. BPTT", "eprop": "e-prop", "rflo": "RFLO", "mdgl": "MDGL"}
+COLORS = {"bptt": "#222222", "tbptt": "#1f77b4", "eprop": "#d62728", "rflo": "#2ca02c", "mdgl": "#9467bd"}
+
+
+def _rules(df: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(df.rule))
+
+
+def _axes_grid(axes, nrows: int, ncols: int):
+    return np.asarray(axes, dtype=object).reshape(nrows, ncols)
+
+
+def accuracy_gap_figure(runs: pd.DataFrame):
+    """Test accuracy, gap and gap under input noise per rule (mean +/- SD over seeds, dots = seeds)."""
+    base = runs[runs.variant == "baseline"]
+    tasks = list(dict.fromkeys(base.task))
+    cols = [("test_acc", "test accuracy"), ("gap", "gap: train - test acc."), ("gap_noisy", "gap, noisy test inputs")]
+    fig, axes = new_figure(len(tasks), len(cols), width=2.6, height=2.3)
+    axes = _axes_grid(axes, len(tasks), len(cols))
+    for i, task in enumerate(tasks):
+        d = base[base.task == task]
+        rules = _rules(d)
+        for j, (col, label) in enumerate(cols):
+            ax = axes[i, j]
+            for k, rule in enumerate(rules):
+                v = d[d.rule == rule][col].to_numpy()
+                jitter = np.linspace(-0.15, 0.15, len(v)) if len(v) > 1 else np.zeros(1)
+                ax.scatter(k + jitter, v, s=10, color=COLORS.get(rule), alpha=0.5, lw=0)
+                sd = v.std(ddof=1) if len(v) > 1 else 0.0
+                ax.errorbar(k, v.mean(), yerr=sd, fmt="o", color=COLORS.get(rule), ms=5, capsize=3)
+            ax.set_xticks(range(len(rules)), [LABELS.get(r, r) for r in rules], rotation=30)
+            ax.set_xlim(-0.6, len(rules) - 0.4)
+            ax.set_ylabel(label)
+            if j > 0:
+                ax.axhline(0, color="0.7", lw=0.6)
+            ax.set_title(f"{task}: {label.split(':')[0]}")
+    return fig
+
+
+def curvature_figure(histories: list[xr.Dataset]):
+    """Top Hessian eigenvalue (w.r.t. W_rec) over training per rule: mean and range over seeds."""
+    tasks = list(dict.fromkeys(ds.attrs["task"] for ds in histories))
+    fig, axes = new_figure(1, len(tasks), width=3.4, height=2.7)
+    axes = np.atleast_1d(axes)
+    for ax, task in zip(axes, tasks):
+        for ds in [d for d in histories if d.attrs["task"] == task]:
+            rule = ds.attrs["rule"]
+            sub = ds.sel(variant="baseline")
+            step = np.nanmean(sub["step"].values, axis=0)
+            eig = sub["top_eig"].values
+            ax.plot(step, np.nanmean(eig, axis=0), color=COLORS.get(rule), label=LABELS.get(rule, rule), lw=1.5)
+            ax.fill_between(step, np.nanmin(eig, axis=0), np.nanmax(eig, axis=0), color=COLORS.get(rule), alpha=0.15, lw=0)
+        lr = histories[0].attrs.get("trainer_lr")
+        if lr and histories[0].attrs.get("trainer_optimizer") == "sgd":
+            ax.axhline(2.0 / float(lr), color="0.5", ls="--", lw=0.8, label="2 / learning rate")
+        ax.set_yscale("log")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("top Hessian eigenvalue (W_rec)")
+        ax.set_title(f"{task}: curvature over training")
+        ax.legend(frameon=False)
+    return fig
+
+
+def gap_vs_curvature_figure(runs: pd.DataFrame, correlations: pd.DataFrame):
+    """Generalisation gap against final curvature, one dot per run, with Spearman's rho."""
+    base = runs[runs.variant == "baseline"]
+    tasks = list(dict.fromkeys(base.task))
+    fig, axes = new_figure(1, len(tasks), width=3.4, height=2.7)
+    axes = np.atleast_1d(axes)
+    for ax, task in zip(axes, tasks):
+        d = base[base.task == task]
+        for rule in _rules(d):
+            r = d[d.rule == rule]
+            ax.scatter(r.top_eig, r.gap, s=18, color=COLORS.get(rule), label=LABELS.get(rule, rule), alpha=0.8)
+        ax.set_xscale("log")
+        c = correlations[(correlations.task == task) & (correlations.gap_measure == "gap")]
+        if len(c):
+            ax.text(0.03, 0.97, f"Spearman ρ = {c.spearman_rho.iloc[0]:.2f} (p = {c.spearman_p.iloc[0]:.2g}, n = {c.n_runs.iloc[0]})",
+                    transform=ax.transAxes, va="top", fontsize=7)
+        ax.set_xlabel("final top Hessian eigenvalue (W_rec)")
+        ax.set_ylabel("gap: train - test accuracy")
+        ax.set_title(f"{task}: gap vs curvature")
+        ax.legend(frameon=False, fontsize=7, loc="lower right")
+    return fig
+
+
+def remedy_figure(runs: pd.DataFrame):
+    """Gap and final curvature without and with each remedy, for the rules it was applied to."""
+    variants = [v for v in dict.fromkeys(runs.variant) if v != "baseline"]
+    tasks = list(dict.fromkeys(runs.task))
+    fig, axes = new_figure(len(tasks), 2, width=3.0, height=2.4)
+    axes = _axes_grid(axes, len(tasks), 2)
+    for i, task in enumerate(tasks):
+        d = runs[runs.task == task]
+        rules = _rules(d[d.variant.isin(variants)]) if variants else []
+        for j, (col, label) in enumerate((("gap", "gap: train - test acc."), ("top_eig", "final top eigenvalue"))):
+            ax = axes[i, j]
+            names = ["baseline", *variants]
+            width = 0.8 / max(len(names), 1)
+            for k, rule in enumerate(rules):
+                for m, var in enumerate(names):
+                    v = d[(d.rule == rule) & (d.variant == var)][col].to_numpy()
+                    if not len(v):
+                        continue
+                    x = k + (m - (len(names) - 1) / 2) * width
+                    ax.bar(x, v.mean(), width=width * 0.9, color=COLORS.get(rule), alpha=1.0 if m == 0 else 0.45,
+                           edgecolor="k", lw=0.5, label=var if k == 0 else None)
+                    ax.errorbar(x, v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0, color="k", lw=0.8, capsize=2)
+            ax.set_xticks(range(len(rules)), [LABELS.get(r, r) for r in rules])
+            if col == "top_eig":
+                ax.set_yscale("log")
+            ax.set_ylabel(label)
+            ax.set_title(f"{task}: remedy ({', '.join(variants) or 'none'})")
+            if rules:
+                ax.legend(frameon=False, fontsize=7)
+    return fig
