@@ -210,9 +210,13 @@ def test_download_path_makes_the_documented_allensdk_calls(tmp_path, monkeypatch
 
     monkeypatch.setattr(Api, "retrieve_parsed_json_over_http", record)
     monkeypatch.setattr(Api, "retrieve_file_over_http", record)
+    from neurorepro.allen.download import DownloadError, RetryPolicy
+
     cache = conn.open_cache(tmp_path / "allen", 100, offline=False)
     assert (tmp_path / "allen" / conn.MANIFEST_NAME).exists()
-    with pytest.raises(NetworkAccessed):
-        conn.download_connectivity(cache, conn.ConnectivitySelection(AREAS, AREAS), progress=False)
-    # the first request is the structure ontology query of the reference space
-    assert calls and "api.brain-map.org" in calls[0] and "Structure" in calls[0]
+    with pytest.raises(DownloadError, match="structure ontology query at http://api.brain-map.org"):
+        conn.download_connectivity(cache, conn.ConnectivitySelection(AREAS, AREAS),
+                                   policy=RetryPolicy(attempts=2, backoff_s=0.0), progress=False)
+    # the first request is the structure ontology query of the reference space, tried twice
+    assert len(calls) == 2 and "api.brain-map.org" in calls[0] and "Structure" in calls[0]
+    assert not (tmp_path / "allen" / "structures.json").exists()

@@ -42,6 +42,8 @@ rule connectivity_download:
         cache=resources_path("allen", "connectivity"),
         resolution=CONN["resolution"],
         selection=_selection_params(),
+        allen_api=config["allen_api"],
+        download=config["download"],
     log:
         "logs/connectivity/connectivity_download.log",
     benchmark:

@@ -1,11 +1,15 @@
-"""Download the Allen Mouse Connectivity files the regression needs, through allensdk."""
+"""Download and verify the Allen Mouse Connectivity files the regression needs, through allensdk."""
 from neurorepro.allen.connectivity import ConnectivitySelection, download_connectivity, open_cache
+from neurorepro.allen.download import RetryPolicy
 from neurorepro.io import write_json
 from neurorepro.runtime import get_logger
 
 sm = snakemake  # noqa: F821
-log = get_logger("connectivity_download", sm.log[0])
-cache = open_cache(sm.params.cache, sm.params.resolution, offline=False)
-ids = download_connectivity(cache, ConnectivitySelection(**sm.params.selection))
-log.info("downloaded/verified %d experiments into %s", len(ids), sm.params.cache)
-write_json({"experiment_ids": ids, "resolution_um": sm.params.resolution}, sm.output.done)
+log = get_logger("neurorepro.allen", sm.log[0])
+api = sm.params.allen_api
+cache = open_cache(sm.params.cache, sm.params.resolution, offline=False,
+                   base_uri=api.get("base_uri"), download_url=api.get("download_url"))
+ids, counts = download_connectivity(cache, ConnectivitySelection(**sm.params.selection),
+                                    policy=RetryPolicy(**sm.params.download))
+log.info("downloaded and verified %d experiments into %s: %s", len(ids), sm.params.cache, counts)
+write_json({"experiment_ids": ids, "resolution_um": sm.params.resolution, **counts}, sm.output.done)

@@ -26,6 +26,10 @@ from typing import Iterable
 import numpy as np
 import xarray as xr
 
+from neurorepro.allen.download import (
+    DownloadStats, RetryPolicy, UrlRecorder, fetch_verified, verify_json_table, verify_nrrd,
+)
+
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "mouse_connectivity_manifest.json"
@@ -76,18 +80,32 @@ class ConnectivitySelection:
                 raise ValueError(f"connectivity.{name} must lie in [0, 1], got {v}")
 
 
-def open_cache(root: str | Path, resolution: int, *, offline: bool):
+def open_cache(
+    root: str | Path,
+    resolution: int,
+    *,
+    offline: bool,
+    base_uri: str | None = None,
+    download_url: str | None = None,
+):
     """Build allensdk's MouseConnectivityCache on ``root`` (manifest ``root/mouse_connectivity_manifest.json``).
 
     With ``offline=True`` (the embedded cache) the manifest must already exist: allensdk
-    would otherwise write a fresh one and download every missing file.
+    would otherwise write a fresh one and download every missing file. ``base_uri``
+    replaces the API server (allensdk's supported ``base_uri`` argument: RMA queries and
+    grid data); ``download_url`` replaces the informatics archive that serves the
+    annotation volume (allensdk builds that address from ``Api.download_url``).
     """
     from allensdk.core.mouse_connectivity_cache import MouseConnectivityCache
 
     manifest = Path(root) / MANIFEST_NAME
     if offline and not manifest.exists():
         raise AllenCacheError(f"{manifest}: no Allen connectivity manifest (was the embedded cache written?)")
-    return MouseConnectivityCache(manifest_file=str(manifest), resolution=int(resolution))
+    Path(root).mkdir(parents=True, exist_ok=True)
+    cache = MouseConnectivityCache(manifest_file=str(manifest), resolution=int(resolution), base_uri=base_uri)
+    if download_url:
+        cache.api.informatics_archive_endpoint = download_url.rstrip("/") + "/informatics-archive"
+    return cache
 
 
 def _cache_path(cache, kind: str, *args) -> Path:
@@ -287,23 +305,47 @@ def attach_truth(ds: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def download_connectivity(cache, selection: ConnectivitySelection, *, progress: bool = True) -> list[int]:
-    """Download (through allensdk) everything :func:`build_connectivity_data` reads.
+def download_connectivity(
+    cache,
+    selection: ConnectivitySelection,
+    *,
+    policy: RetryPolicy | None = None,
+    progress: bool = True,
+) -> tuple[list[int], dict]:
+    """Download (through allensdk) and verify everything :func:`build_connectivity_data` reads.
 
-    The calls, in order: ``get_structure_tree()``, ``get_annotation_volume()``,
+    The allensdk calls, in order: ``get_structure_tree()``, ``get_annotation_volume()``,
     ``get_experiments(injection_structure_ids=<source area ids>)``, then for each
     experiment ``get_injection_density``, ``get_injection_fraction``,
     ``get_projection_density`` and ``get_data_mask`` (allensdk's ``lazy`` strategy:
-    existing files are read, missing ones fetched). Returns the experiment ids.
+    existing files are read, missing ones fetched). Each file is verified after its call
+    and fetched again (with backoff) when broken; see :mod:`neurorepro.allen.download`.
+    Returns the experiment ids and the download counts.
     """
     from tqdm import tqdm
 
-    tree = cache.get_structure_tree()
-    cache.get_annotation_volume()
-    ids = [s["id"] for s in tree.get_structures_by_acronym(list(selection.source_areas))]
-    experiments = cache.get_experiments(injection_structure_ids=ids)
+    policy = policy or RetryPolicy()
+    stats = DownloadStats()
+    url = UrlRecorder(cache.api)
+    ontology_url = f"the structure ontology query at {cache.api.api_url}"
+    tree = fetch_verified(cache.get_structure_tree, _cache_path(cache, "structures"), verify_json_table,
+                          url=ontology_url, policy=policy, stats=stats)
+    fetch_verified(cache.get_annotation_volume,
+                   _cache_path(cache, "annotation", cache.reference_space_key, cache.resolution),
+                   verify_nrrd, url=url, policy=policy, stats=stats)
+    ids = []
+    for acronym in selection.source_areas:
+        found = tree.get_structures_by_acronym([acronym])
+        if not found or found[0] is None:
+            raise AllenCacheError(f"structure tree has no area {acronym!r} (check connectivity.source_areas)")
+        ids.append(found[0]["id"])
+    experiments = fetch_verified(lambda: cache.get_experiments(injection_structure_ids=ids),
+                                 _cache_path(cache, "experiments"), verify_json_table,
+                                 url=url, policy=policy, stats=stats)
     exp_ids = sorted(int(e["id"]) for e in experiments)
     for eid in tqdm(exp_ids, desc="download experiments", disable=not progress):
         for kind in VOLUME_KINDS:
-            read_volume(cache, kind, eid, offline=False)
-    return exp_ids
+            fetch_verified(lambda: getattr(cache, f"get_{kind}")(eid),
+                           _cache_path(cache, kind, eid, cache.resolution), verify_nrrd,
+                           url=url, policy=policy, stats=stats)
+    return exp_ids, stats.as_dict()
