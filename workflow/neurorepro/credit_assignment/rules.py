@@ -130,28 +130,53 @@ class EProp(LearningRule):
         a_ = net.alpha
         F = self._feedback(net)
         fprime = (traj.v > 0).to(traj.v.dtype)
-        B, N = traj.h.shape[1:]
-        eps_rec = traj.v.new_zeros(B, N, N)
-        eps_in = traj.v.new_zeros(B, N, x.shape[-1])
         gW_rec = torch.zeros_like(net.W_rec)
         gW_in = torch.zeros_like(net.W_in)
-        act = set(active)
-        for t in range(traj.v.shape[0]):
-            prev_rec, prev_in = eps_rec, eps_in
-            eps_rec = (1.0 - a_) * eps_rec + a_ * fprime[t][:, :, None] * traj.h[t][:, None, :]
-            eps_in = (1.0 - a_) * eps_in + a_ * fprime[t][:, :, None] * x[:, t][:, None, :]
-            if t in act:
-                L = delta[t] @ F.T  # (B, N) learning signal
-                gW_rec = gW_rec + torch.einsum("bi,bij->ij", L, eps_rec)
-                gW_in = gW_in + torch.einsum("bi,bij->ij", L, eps_in)
-                extra = self._extra(net, t, L, fprime, prev_rec, prev_in)
-                if extra is not None:
-                    gW_rec = gW_rec + extra[0]
-                    gW_in = gW_in + extra[1]
+        for t, contract, contract_prev in self._traces(a_, fprime, traj.h, x, set(active)):
+            L = delta[t] @ F.T  # (B, N) immediate learning signal
+            credit = [(L, contract)]
+            extra = self._extra_credit(net, t, L, fprime)
+            if extra is not None and contract_prev is not None:
+                credit.append((extra, contract_prev))
+            for c, con in credit:
+                d_rec, d_in = con(c)
+                gW_rec = gW_rec + d_rec
+                gW_in = gW_in + d_in
         return {"W_rec": gW_rec, "W_in": gW_in}
 
-    def _extra(self, net, t, L, fprime, prev_rec, prev_in):
-        """Extra update terms of a subclass at a loss step ``t`` (MDGL), or None."""
+    @staticmethod
+    def _traces(a_, fprime, h, x, active):
+        """Run the eligibility traces forward; at each loss step ``t`` yield ``(t, contract_t, contract_{t-1})``,
+        where ``contract_s(c)`` is ``sum_b c[b,i] eps_s[b,i,j]`` for the recurrent and input traces.
+
+        General leak: the traces ``eps_t = (1-a) eps_{t-1} + a f'_t h[t]^T`` (and with ``x_t``) are kept
+        at every synapse, (B, N, N) and (B, N, n_in). Leak-free cell (a = 1): the recursion
+        forgets everything but its newest term, ``eps_t = f'_t h[t]^T``, so the contraction is
+        taken from that term directly without storing the (B, N, N) array (same numbers).
+        """
+        T = fprime.shape[0]
+        if a_ == 1.0:
+            def con(s):
+                return None if s < 0 else (lambda c: ((c * fprime[s]).T @ h[s], (c * fprime[s]).T @ x[:, s]))
+
+            for t in sorted(active):
+                yield t, con(t), con(t - 1)
+            return
+        B, N = h.shape[1:]
+        eps_rec = h.new_zeros(B, N, N)
+        eps_in = h.new_zeros(B, N, x.shape[-1])
+        for t in range(T):
+            prev = (eps_rec, eps_in) if t > 0 else None
+            eps_rec = (1.0 - a_) * eps_rec + a_ * fprime[t][:, :, None] * h[t][:, None, :]
+            eps_in = (1.0 - a_) * eps_in + a_ * fprime[t][:, :, None] * x[:, t][:, None, :]
+            if t in active:
+                def make(er, ei):
+                    return lambda c: (torch.einsum("bi,bij->ij", c, er), torch.einsum("bi,bij->ij", c, ei))
+
+                yield t, make(eps_rec, eps_in), (make(*prev) if prev is not None else None)
+
+    def _extra_credit(self, net, t, L, fprime):
+        """Extra credit (B, N) that a subclass sends to the states of step ``t-1`` (MDGL), or None."""
         return None
 
 
@@ -189,15 +214,11 @@ class MDGL(EProp):
         super().__init__(feedback=None)
         self.n_types = int(n_types)
 
-    def _extra(self, net, t, L, fprime, prev_rec, prev_in):
+    def _extra_credit(self, net, t, L, fprime):
         if t == 0:
             return None
         W_hat = type_averaged(net.W_rec, self.n_types)
-        credit_prev = (net.alpha * fprime[t] * L) @ W_hat  # credit for h_{t-1} through W_hat, (B, N)
-        return (
-            torch.einsum("bp,bpq->pq", credit_prev, prev_rec),
-            torch.einsum("bp,bpq->pq", credit_prev, prev_in),
-        )
+        return (net.alpha * fprime[t] * L) @ W_hat  # credit for h_{t-1} through W_hat, (B, N)
 
 
 def make_rule(
