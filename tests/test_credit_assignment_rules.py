@@ -218,3 +218,22 @@ def test_make_rule_rejects_unknown_names_and_builds_random_feedback():
     torch.testing.assert_close(r1.feedback, r2.feedback)
     with pytest.raises(ValueError, match="truncation"):
         BPTT(truncation=0)
+
+
+def test_mdgl_with_leak_equals_eprop_plus_type_averaged_one_step_credit_by_autograd():
+    """alpha < 1 (stored traces): MDGL = e-prop + sum_p c_p dh_{T-1,p}/dW along the e-prop graph,
+    with c = (alpha f'_T * L_T) W_hat (W_hat: type-averaged W_rec)."""
+    net = _net(0.4, n_hidden=6)
+    x, labels = _data()
+    T = x.shape[1]
+    w = last_step_weights(T).double()
+    est, _ = MDGL(n_types=2)(net, x, labels, w)
+    traj = net.run(x, stop_recurrent=True)
+    with torch.no_grad():
+        delta = (torch.softmax(traj.y[-1], -1) - torch.nn.functional.one_hot(labels, 4)) / x.shape[0]
+        L = delta @ net.W_out
+        c = (net.alpha * (traj.v[-1] > 0).double() * L) @ type_averaged(net.W_rec, 2)
+    surrogate = sequence_loss(traj.y, labels, w) + (c * traj.h[T - 1]).sum()
+    ref = _autograd(net, surrogate)
+    for k in ("W_rec", "W_in"):
+        torch.testing.assert_close(est[k], ref[k], rtol=1e-10, atol=1e-12)
