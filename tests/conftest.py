@@ -37,7 +37,7 @@ class SnakemakeRunner:
         return path
 
     def __call__(self, *args: str, config: dict | None = None, check: bool = True, timeout: int = 1500):
-        cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--nolock", *args]
+        cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
         if config is not None:  # last: --configfile takes every following word as a file
             cmd += ["--configfile", str(self.write_config(config))]
         proc = subprocess.run(cmd, cwd=self.workdir, capture_output=True, text=True, timeout=timeout)
