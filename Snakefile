@@ -18,6 +18,7 @@ include: "workflow/rules/allen_connectivity.smk"
 include: "workflow/rules/rich_lazy.smk"
 include: "workflow/rules/mouse_vs_cnn.smk"
 include: "workflow/rules/credit_assignment.smk"
+include: "workflow/rules/dimensionality.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/report.smk"
 

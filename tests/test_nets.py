@@ -145,3 +145,23 @@ def test_mse_loss_trains_and_diverging_lr_is_reported():
     assert tr.history_["train_acc"].iloc[-1] > 0.9
     with pytest.raises(FloatingPointError, match="lower lr"):
         SGDTrainer(lr=1e6, batch_size=20, epochs=5, loss="mse").fit(DeepNet(5, [16], 2), X * 100, y)
+
+
+def test_probe_projection_keeps_distances_and_is_fixed():
+    from neurorepro.nets.train import projection_matrix
+
+    seed_everything(2)
+    net = build_model("resnet", (1, 8, 8), 10, widths=[16], blocks_per_stage=1)  # stem/block1: 16*8*8 = 1024 units
+    X = torch.randn(60, 1, 8, 8)
+    full = probe_activations(net, X)
+    proj = probe_activations(net, X, max_features=256, projection_seed=5, batch_size=25)  # batches share the matrix
+    assert full["block1"].shape == (60, 1024) and proj["block1"].shape == (60, 256)
+    assert np.array_equal(proj["pool"], full["pool"])  # narrow layers are kept as they are
+    P = projection_matrix(1024, 256, 5).numpy()
+    assert np.allclose(proj["block1"], full["block1"] @ P, atol=1e-4)
+    # Johnson-Lindenstrauss: pairwise distances survive within ~25%
+    from scipy.spatial.distance import pdist
+
+    ratio = pdist(proj["block1"]) / pdist(full["block1"])
+    assert 0.75 < ratio.min() and ratio.max() < 1.25
+    assert np.array_equal(projection_matrix(1024, 256, 5).numpy(), P)

@@ -164,7 +164,7 @@ def local_pca_dimension(
 
     Own code rather than skdim's ``lPCA.fit_pw``: that refits sklearn's PCA at every
     point of X; here the patches of a subsample of anchors are decomposed in one batched
-    SVD, which keeps the cost small for the many layers and snapshots of a network.
+    eigendecomposition (of the smaller of the two Gram matrices), which keeps the cost small for the many layers and snapshots of a network.
     """
     from sklearn.neighbors import NearestNeighbors
 
@@ -183,8 +183,12 @@ def local_pca_dimension(
     _, idx = nn.kneighbors(X[anchors])
     patches = X[idx]  # (n_anchors, k, p)
     patches = patches - patches.mean(axis=1, keepdims=True)
-    s = np.linalg.svd(patches, compute_uv=False)  # (n_anchors, min(k, p))
-    lam = s**2
+    # the nonzero eigenvalues of P^T P (p x p) and P P^T (k x k) agree: take the smaller
+    if patches.shape[2] > k:
+        gram = patches @ patches.transpose(0, 2, 1)
+    else:
+        gram = patches.transpose(0, 2, 1) @ patches
+    lam = np.clip(np.linalg.eigvalsh(gram)[:, ::-1], 0.0, None)
     total = lam.sum(axis=1, keepdims=True)
     frac = np.cumsum(lam, axis=1) / np.where(total > 0, total, 1.0)
     dims = (frac < variance - 1e-12).sum(axis=1) + 1

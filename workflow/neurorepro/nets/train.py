@@ -38,6 +38,7 @@ __all__ = [
     "SGDTrainer",
     "evaluate",
     "probe_activations",
+    "projection_matrix",
     "activations_dataset",
     "save_snapshots",
     "load_snapshots",
@@ -80,20 +81,48 @@ def evaluate(
     return total / n, correct / n
 
 
+def projection_matrix(n_in: int, n_out: int, seed: int) -> torch.Tensor:
+    """Fixed Gaussian random projection R^n_in -> R^n_out, entries N(0, 1/n_out).
+
+    It preserves pairwise distances up to a factor 1 ± O(sqrt(log n / n_out))
+    (Johnson–Lindenstrauss), so nearest-neighbour dimension estimates and the covariance
+    spectrum's bulk survive it; the same ``seed`` gives the same matrix.
+    """
+    gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(n_in))
+    return torch.randn(n_in, n_out, generator=gen) / np.sqrt(n_out)
+
+
 @torch.no_grad()
 def probe_activations(
-    model: nn.Module, X: torch.Tensor, *, batch_size: int = 1024, device: torch.device | str | None = None
+    model: nn.Module,
+    X: torch.Tensor,
+    *,
+    batch_size: int = 1024,
+    device: torch.device | str | None = None,
+    max_features: int | None = None,
+    projection_seed: int = 0,
 ) -> "OrderedDict[str, np.ndarray]":
-    """Activations of every layer of ``model`` (its ``layers(x)``) on ``X``, as float32 arrays."""
+    """Activations of every layer of ``model`` (its ``layers(x)``) on ``X``, as float32 arrays.
+
+    Layers with more than ``max_features`` units (e.g. flattened conv feature maps of
+    large images) are mapped through :func:`projection_matrix` to ``max_features``
+    dimensions, the same matrix at every call with the same ``projection_seed``.
+    """
     if not hasattr(model, "layers"):
         raise TypeError("model needs a layers(x) method returning {name: activations}")
     device = next(model.parameters()).device if device is None else torch.device(device)
     was_training = model.training
     model.eval()
     parts: "OrderedDict[str, list[np.ndarray]]" = OrderedDict()
+    projections: dict[str, torch.Tensor] = {}
     for i in range(0, len(X), batch_size):
         for name, a in model.layers(X[i : i + batch_size].to(device)).items():
-            parts.setdefault(name, []).append(a.reshape(a.shape[0], -1).float().cpu().numpy())
+            a = a.reshape(a.shape[0], -1).float()
+            if max_features is not None and a.shape[1] > max_features:
+                if name not in projections:
+                    projections[name] = projection_matrix(a.shape[1], max_features, projection_seed).to(a.device)
+                a = a @ projections[name]
+            parts.setdefault(name, []).append(a.cpu().numpy())
     model.train(was_training)
     return OrderedDict((k, np.concatenate(v)) for k, v in parts.items())
 
@@ -143,6 +172,8 @@ class SGDTrainer:
     logger : progress is logged at every snapshot (default: module logger).
     eval_train_max : at most this many training points are used for the recorded
         training loss/accuracy (first ones; None = all).
+    probe_max_features : layers wider than this are recorded through a fixed random
+        projection to this many dimensions (see :func:`probe_activations`); None = as is.
 
     Attributes after ``fit``
     ------------------------
@@ -167,6 +198,7 @@ class SGDTrainer:
         device: str = "auto",
         logger: logging.Logger | None = None,
         eval_train_max: int | None = 5000,
+        probe_max_features: int | None = None,
     ):
         if lr <= 0:
             raise ValueError(f"lr must be > 0, got {lr}")
@@ -182,6 +214,9 @@ class SGDTrainer:
         self.momentum, self.weight_decay, self.seed = float(momentum), float(weight_decay), int(seed)
         self.snapshot_epochs, self.snapshot_steps = snapshot_epochs, snapshot_steps
         self.loss, self.device, self.logger, self.eval_train_max = loss, device, logger, eval_train_max
+        if probe_max_features is not None and probe_max_features < 1:
+            raise ValueError(f"probe_max_features must be >= 1 or None, got {probe_max_features}")
+        self.probe_max_features = probe_max_features
 
     def _schedule(self, steps_per_epoch: int) -> list[int]:
         total = self.epochs * steps_per_epoch
@@ -240,7 +275,11 @@ class SGDTrainer:
             rows.append(row)
             snaps[step] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             if probe is not None:
-                acts.append(probe_activations(model, probe, device=device))
+                acts.append(
+                    probe_activations(
+                        model, probe, device=device, max_features=self.probe_max_features, projection_seed=self.seed
+                    )
+                )
             log.info(
                 "step %d (epoch %.2f): train loss %.4f acc %.3f | test loss %.4f acc %.3f",
                 step, row["epoch"], tr_loss, tr_acc, te_loss, te_acc,
@@ -283,6 +322,7 @@ class SGDTrainer:
                 attrs={
                     "seed": self.seed, "lr": self.lr, "batch_size": self.batch_size,
                     "momentum": self.momentum, "weight_decay": self.weight_decay, "loss": self.loss,
+                    "probe_max_features": -1 if self.probe_max_features is None else self.probe_max_features,
                 },
             )
         return self

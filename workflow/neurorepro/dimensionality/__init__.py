@@ -1,0 +1,15 @@
+"""Recanatesi et al. 2019: expansion then compression of representation dimension.
+
+- :mod:`.experiment`: train a network recording probe activations; tabulate the
+  dimension of every (snapshot, layer).
+- :mod:`.analysis`: the paper's claims from those tables.
+- :mod:`.figures`: the three figures.
+"""
+from neurorepro.dimensionality.experiment import (  # noqa: F401
+    MeasureSettings,
+    early_layers,
+    hidden_layers,
+    late_layer,
+    layer_dimensions,
+    train_network,
+)

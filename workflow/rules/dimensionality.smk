@@ -1,0 +1,206 @@
+# Recanatesi et al. 2019, Dimensionality compression and expansion in deep neural networks.
+# train (per network: snapshots + probe activations) -> measure (dimension per layer and
+# snapshot) ; sweep_point (per lr x batch size) -> sweep (table) ; figures ; claims.
+
+DIM = section("dimensionality")
+DIM_DIR = "results/dimensionality"
+DIM_NETS = list(DIM["run_networks"])
+DIM_FIGS = ["dimension_per_layer", "dimension_over_training", "sgd_noise"]
+DIM_SWEEP = [(lr, bs) for lr in DIM["sgd_sweep"]["lr"] for bs in DIM["sgd_sweep"]["batch_size"]]
+
+_unknown_nets = sorted(set(DIM_NETS) - set(DIM["networks"]))
+if _unknown_nets:
+    raise ValueError(f"config dimensionality.run_networks names {_unknown_nets}, not in dimensionality.networks")
+
+
+wildcard_constraints:
+    dim_net="|".join(DIM_NETS) if DIM_NETS else "^$",
+    dim_lr=r"[0-9.eE+-]+",
+    dim_bs=r"[0-9]+",
+
+
+def _dim_train_params(net: str, lr=None, batch_size=None, momentum=None, epochs=None, snapshot_epochs=None) -> dict:
+    spec = dict(DIM["networks"][net])
+    return {
+        "dataset": spec.pop("dataset"),
+        "kind": spec.pop("kind"),
+        "model_kwargs": spec,
+        "n_train": DIM["n_train"],
+        "n_test": DIM["n_test"],
+        "n_probe": DIM["n_probe"],
+        "probe_max_features": DIM["probe_max_features"],
+        "lr": DIM["lr"] if lr is None else float(lr),
+        "batch_size": DIM["batch_size"] if batch_size is None else int(batch_size),
+        "momentum": DIM["momentum"] if momentum is None else momentum,
+        "weight_decay": DIM["weight_decay"],
+        "epochs": DIM["epochs"] if epochs is None else epochs,
+        "snapshot_epochs": DIM["snapshot_epochs"] if snapshot_epochs is None else snapshot_epochs,
+    }
+
+
+DIM_MEASURE_PARAMS = {k: DIM[k] for k in ("measures", "pca_variance", "twonn_discard", "mle_k", "local_k", "local_anchors")}
+
+
+rule dimensionality_train:
+    output:
+        activations=f"{DIM_DIR}/{{dim_net}}/activations.nc",
+        history=f"{DIM_DIR}/{{dim_net}}/history.tsv",
+        snapshots=f"{DIM_DIR}/{{dim_net}}/snapshots.pt",
+    params:
+        train=lambda wc: _dim_train_params(wc.dim_net),
+        data_root=resources_path("datasets"),
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        "logs/dimensionality/dimensionality_train_{dim_net}.log",
+    benchmark:
+        "benchmarks/dimensionality/dimensionality_train_{dim_net}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30 if SCALE == "demo" else 720,
+        gpu=0 if SCALE == "demo" else 1,
+    conda:
+        ENV
+    script:
+        "../scripts/dimensionality_train.py"
+
+
+rule dimensionality_measure:
+    input:
+        activations=f"{DIM_DIR}/{{dim_net}}/activations.nc",
+    output:
+        dims=f"{DIM_DIR}/{{dim_net}}/dimensions.tsv",
+    params:
+        measure=DIM_MEASURE_PARAMS,
+        all_layers_at=DIM["all_layers_at"],
+        seed=config["seed"],
+    log:
+        "logs/dimensionality/dimensionality_measure_{dim_net}.log",
+    benchmark:
+        "benchmarks/dimensionality/dimensionality_measure_{dim_net}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30 if SCALE == "demo" else 240,
+    conda:
+        ENV
+    script:
+        "../scripts/dimensionality_measure.py"
+
+
+rule dimensionality_sweep_point:
+    output:
+        f"{DIM_DIR}/sweep/lr{{dim_lr}}_bs{{dim_bs}}.tsv",
+    params:
+        train=lambda wc: _dim_train_params(
+            DIM["sgd_sweep"]["network"], lr=wc.dim_lr, batch_size=wc.dim_bs, momentum=DIM["sgd_sweep"]["momentum"],
+            epochs=DIM["sgd_sweep"]["epochs"], snapshot_epochs=[DIM["sgd_sweep"]["epochs"]],
+        ),
+        network=DIM["sgd_sweep"]["network"],
+        measure=DIM_MEASURE_PARAMS,
+        data_root=resources_path("datasets"),
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        "logs/dimensionality/dimensionality_sweep_lr{dim_lr}_bs{dim_bs}.log",
+    benchmark:
+        "benchmarks/dimensionality/dimensionality_sweep_lr{dim_lr}_bs{dim_bs}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20 if SCALE == "demo" else 720,
+        gpu=0 if SCALE == "demo" else 1,
+    conda:
+        ENV
+    script:
+        "../scripts/dimensionality_sweep_point.py"
+
+
+rule dimensionality_sweep:
+    input:
+        [f"{DIM_DIR}/sweep/lr{lr}_bs{bs}.tsv" for lr, bs in DIM_SWEEP],
+    output:
+        f"{DIM_DIR}/sgd_sweep.tsv",
+    log:
+        "logs/dimensionality/dimensionality_sweep.log",
+    benchmark:
+        "benchmarks/dimensionality/dimensionality_sweep.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        ENV
+    script:
+        "../scripts/dimensionality_sweep.py"
+
+
+rule dimensionality_figures:
+    input:
+        dims=expand(f"{DIM_DIR}/{{net}}/dimensions.tsv", net=DIM_NETS),
+        history=expand(f"{DIM_DIR}/{{net}}/history.tsv", net=DIM_NETS),
+        sweep=f"{DIM_DIR}/sgd_sweep.tsv",
+    output:
+        table=f"{DIM_DIR}/dimensions.tsv",
+        pdf=[f"{DIM_DIR}/figures/{name}.pdf" for name in DIM_FIGS],
+        png=[report(f"{DIM_DIR}/figures/{name}.png", caption=f"../report/dimensionality_{name}.rst",
+                    category="dimensionality") for name in DIM_FIGS],
+    params:
+        networks=DIM_NETS,
+        figures=DIM_FIGS,
+        measures=DIM["measures"],
+        linear_measure=DIM["linear_measure"],
+        intrinsic_measure=DIM["intrinsic_measure"],
+    log:
+        "logs/dimensionality/dimensionality_figures.log",
+    benchmark:
+        "benchmarks/dimensionality/dimensionality_figures.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        ENV
+    script:
+        "../scripts/dimensionality_figures.py"
+
+
+rule dimensionality_claims:
+    input:
+        dims=expand(f"{DIM_DIR}/{{net}}/dimensions.tsv", net=DIM_NETS),
+        sweep=f"{DIM_DIR}/sgd_sweep.tsv",
+    output:
+        claims=f"{DIM_DIR}/claims.json",
+    params:
+        networks=DIM_NETS,
+        linear_measure=DIM["linear_measure"],
+        intrinsic_measure=DIM["intrinsic_measure"],
+        class_band=DIM["class_band"],
+        seed=config["seed"],
+        scale=SCALE,
+        source=SOURCE,
+    log:
+        "logs/dimensionality/dimensionality_claims.log",
+    benchmark:
+        "benchmarks/dimensionality/dimensionality_claims.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        ENV
+    script:
+        "../scripts/dimensionality_claims.py"
+
+
+register_target(
+    "dimensionality",
+    [f"{DIM_DIR}/claims.json", f"{DIM_DIR}/dimensions.tsv", f"{DIM_DIR}/sgd_sweep.tsv"]
+    + [f"{DIM_DIR}/figures/{name}.{ext}" for name in DIM_FIGS for ext in ("pdf", "png")],
+)
+
+
+rule dimensionality:
+    input:
+        TARGET_OUTPUTS["dimensionality"],
