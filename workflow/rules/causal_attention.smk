@@ -1,0 +1,152 @@
+# Lu et al. 2023, "Attention for causal relationship discovery from biological neural
+# dynamics": simulated Izhikevich networks with known connectivity; a transformer forecaster
+# whose cross-attention is read out as a causal graph vs multivariate Granger causality;
+# AUROC against the true adjacency over N x p x seeds; figures; claims.
+
+CAUSAL = section("causal_attention")
+CAUSAL_DIR = "results/causal_attention"
+CAUSAL_KEYS = ["sizes", "probs", "n_seeds", "n_steps", "burn_in", "variant", "strength", "input_mean",
+               "input_std", "frac_excitatory", "threads", "granger", "model", "claims"]
+
+
+def _check_causal_attention(sec: dict) -> None:
+    """Checks the schema cannot express, with the config key named."""
+    missing = [k for k in CAUSAL_KEYS if k not in sec]
+    if missing:
+        raise ValueError(f"config causal_attention (scale {SCALE}) lacks keys {missing}")
+    m = sec["model"]
+    if m["d_model"] % m["n_heads"]:
+        raise ValueError(f"config causal_attention.model.d_model ({m['d_model']}) must be divisible by model.n_heads ({m['n_heads']})")
+    if m["train_frac"] + m["val_frac"] >= 1:
+        raise ValueError("config causal_attention.model: train_frac + val_frac must be < 1 (the rest is the test set)")
+    cl = sec["claims"]
+    if not any(n >= cl["large_n"] for n in sec["sizes"]):
+        raise ValueError(f"config causal_attention.claims.large_n ({cl['large_n']}) exceeds every size in causal_attention.sizes {sec['sizes']}")
+    if not any(p >= cl["dense_p"] for p in sec["probs"]):
+        raise ValueError(f"config causal_attention.claims.dense_p ({cl['dense_p']}) exceeds every p in causal_attention.probs {sec['probs']}")
+    if sec["n_steps"] * (1 - m["train_frac"] - m["val_frac"]) < 5 * m["context"]:
+        raise ValueError("config causal_attention.n_steps is too short for a test split of 5 context windows")
+
+
+_check_causal_attention(CAUSAL)
+
+CAUSAL_SIM = {k: CAUSAL[k] for k in ["sizes", "probs", "n_seeds", "n_steps", "burn_in", "variant", "strength",
+                                       "input_mean", "input_std", "frac_excitatory"]}
+CAUSAL_FIGURES = ["auroc", "matrices"]
+CAUSAL_FIGURE_FILES = [f"{CAUSAL_DIR}/figures/{f}.{ext}" for f in CAUSAL_FIGURES for ext in ("pdf", "png")]
+
+
+rule causal_attention_simulate:
+    """Simulate every network of the grid (vectorised over neurons and networks)."""
+    output:
+        f"{CAUSAL_DIR}/networks.nc",
+    params:
+        sim=CAUSAL_SIM,
+        seed=config["seed"],
+        scale=SCALE,
+    log:
+        "logs/causal_attention/simulate.log",
+    benchmark:
+        "benchmarks/causal_attention/simulate.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000 if SCALE == "demo" else 4000,
+        runtime=5 if SCALE == "demo" else 30,
+    conda:
+        ENV
+    script:
+        "../scripts/causal_attention_simulate.py"
+
+
+rule causal_attention_granger:
+    """Multivariate Granger causality (VAR, AIC lag, pairwise-conditional F) for networks of size N."""
+    input:
+        f"{CAUSAL_DIR}/networks.nc",
+    output:
+        f"{CAUSAL_DIR}/granger/N{{n}}.nc",
+    wildcard_constraints:
+        n="[0-9]+",
+    params:
+        granger=CAUSAL["granger"],
+    log:
+        "logs/causal_attention/granger_N{n}.log",
+    benchmark:
+        "benchmarks/causal_attention/granger_N{n}.tsv"
+    threads: CAUSAL["threads"]
+    resources:
+        mem_mb=2000 if SCALE == "demo" else 8000,
+        runtime=10 if SCALE == "demo" else 120,
+    conda:
+        ENV
+    script:
+        "../scripts/causal_attention_granger.py"
+
+
+rule causal_attention_attention:
+    """Train the transformer forecaster on each network of size N; read out cross-attention scores."""
+    input:
+        f"{CAUSAL_DIR}/networks.nc",
+    output:
+        f"{CAUSAL_DIR}/attention/N{{n}}.nc",
+    wildcard_constraints:
+        n="[0-9]+",
+    params:
+        model=CAUSAL["model"],
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        "logs/causal_attention/attention_N{n}.log",
+    benchmark:
+        "benchmarks/causal_attention/attention_N{n}.tsv"
+    threads: CAUSAL["threads"]
+    resources:
+        mem_mb=2000 if SCALE == "demo" else 16000,
+        runtime=20 if SCALE == "demo" else 720,
+        gpu=0 if SCALE == "demo" else 1,
+    conda:
+        ENV
+    script:
+        "../scripts/causal_attention_attention.py"
+
+
+rule causal_attention_evaluate:
+    """AUROC of both scores against the true adjacency; table, figures and claims."""
+    input:
+        networks=f"{CAUSAL_DIR}/networks.nc",
+        granger=expand(f"{CAUSAL_DIR}/granger/N{{n}}.nc", n=CAUSAL["sizes"]),
+        attention=expand(f"{CAUSAL_DIR}/attention/N{{n}}.nc", n=CAUSAL["sizes"]),
+    output:
+        table=f"{CAUSAL_DIR}/auroc.tsv",
+        summary=f"{CAUSAL_DIR}/auroc_summary.tsv",
+        auroc_pdf=f"{CAUSAL_DIR}/figures/auroc.pdf",
+        auroc_png=report(f"{CAUSAL_DIR}/figures/auroc.png", caption="../report/causal_attention_auroc.rst", category="causal_attention"),
+        matrices_pdf=f"{CAUSAL_DIR}/figures/matrices.pdf",
+        matrices_png=report(f"{CAUSAL_DIR}/figures/matrices.png", caption="../report/causal_attention_matrices.rst", category="causal_attention"),
+        claims=f"{CAUSAL_DIR}/claims.json",
+    params:
+        claims=CAUSAL["claims"],
+        scale=SCALE,
+        source=SOURCE,
+    log:
+        "logs/causal_attention/evaluate.log",
+    benchmark:
+        "benchmarks/causal_attention/evaluate.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000 if SCALE == "demo" else 4000,
+        runtime=5 if SCALE == "demo" else 15,
+    conda:
+        ENV
+    script:
+        "../scripts/causal_attention_evaluate.py"
+
+
+register_target(
+    "causal_attention",
+    [f"{CAUSAL_DIR}/auroc.tsv", f"{CAUSAL_DIR}/auroc_summary.tsv", *CAUSAL_FIGURE_FILES, f"{CAUSAL_DIR}/claims.json"],
+)
+
+
+rule causal_attention:
+    input:
+        TARGET_OUTPUTS["causal_attention"],
