@@ -65,3 +65,22 @@ def get_logger(name: str, logfile: str | None = None) -> logging.Logger:
         logger.addHandler(h)
     logger.propagate = False
     return logger
+
+
+class MemoryBudgetError(MemoryError):
+    """A step would need more memory than the configured ``memory_limit_gb``."""
+
+
+def check_memory(n_bytes: float, limit_gb: float, *, what: str, hint: str) -> float:
+    """Stop before a large allocation that would exceed ``limit_gb``; return the estimate in GiB.
+
+    ``what`` names the step (e.g. "full-rank connectivity fit, 7497 x 7497"), ``hint``
+    says what the user can change (a config key, the low-rank path).
+    """
+    need = float(n_bytes) / 2**30
+    if need > limit_gb:
+        raise MemoryBudgetError(
+            f"{what} needs about {need:.1f} GiB, above memory_limit_gb={limit_gb:g} "
+            f"(config key `memory_limit_gb`): {hint}"
+        )
+    return need
