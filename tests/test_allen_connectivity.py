@@ -220,3 +220,11 @@ def test_download_path_makes_the_documented_allensdk_calls(tmp_path, monkeypatch
     # the first request is the structure ontology query of the reference space, tried twice
     assert len(calls) == 2 and "api.brain-map.org" in calls[0] and "Structure" in calls[0]
     assert not (tmp_path / "allen" / "structures.json").exists()
+
+
+def test_unknown_area_names_the_config_key(clean_cache, monkeypatch):
+    sel = conn.ConnectivitySelection(["VISp", "VISxx"], AREAS)
+    with no_network(monkeypatch):
+        cache = conn.open_cache(clean_cache, 100, offline=True)
+        with pytest.raises(conn.AllenCacheError, match=r"no area 'VISxx'.*connectivity.source_areas"):
+            conn.build_connectivity_data(cache, sel, offline=True, progress=False)
