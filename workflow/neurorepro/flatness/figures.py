@@ -1,0 +1,89 @@
+"""Figures of the flatness target: measures over training, and across-run correlations."""
+from __future__ import annotations
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+
+from neurorepro.flatness.analysis import final_rows, finished, spearman
+from neurorepro.plotting import new_figure
+
+LABELS = {
+    "sharpness": "sharpness $\\lambda_{max}(H)$",
+    "mls": "max. local sensitivity",
+    "volume": "log volume ratio",
+    "local_dim": "local dimensionality (PR)",
+    "gen_gap_acc": "generalisation gap (acc.)",
+}
+MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
+
+
+def _colours(values, cmap: str) -> dict:
+    values = sorted(set(values))
+    cm = mpl.colormaps[cmap]
+    pos = np.linspace(0.1, 0.85, len(values)) if len(values) > 1 else [0.5]
+    return {v: cm(p) for v, p in zip(values, pos)}
+
+
+def over_training(measures: pd.DataFrame):
+    """Sharpness, MLS (with bound), volume (with bound) and local dimensionality vs epoch.
+
+    Top row coloured by learning rate, bottom row by batch size; each line is one
+    (lr, batch size) averaged over seeds; dashed lines are the bounds (gradient-norm form).
+    """
+    ok = finished(measures)
+    mean = ok.groupby(["lr", "batch_size", "epoch"], as_index=False).mean(numeric_only=True)
+    cols = [("sharpness", None), ("mls", "mls_bound"), ("volume", "volume_bound"), ("local_dim", None)]
+    fig, axes = new_figure(2, len(cols), width=2.9, height=2.4)
+    for row, (key, cmap, name) in enumerate((("lr", "viridis", "lr"), ("batch_size", "plasma", "batch"))):
+        colours = _colours(mean[key], cmap)
+        for (lr, bs), g in mean.groupby(["lr", "batch_size"]):
+            c = colours[lr if key == "lr" else bs]
+            for ax, (m, b) in zip(axes[row], cols):
+                ax.plot(g["epoch"], g[m], color=c, lw=1.2, marker=".", ms=3)
+                if b is not None:
+                    ax.plot(g["epoch"], g[b], color=c, lw=0.9, ls="--", alpha=0.8)
+        for ax, (m, b) in zip(axes[row], cols):
+            ax.set_xscale("log")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(LABELS[m] + (" (--- bound)" if b else ""))
+        axes[row][1].set_yscale("log")
+        handles = [mpl.lines.Line2D([], [], color=c, lw=1.5, label=f"{name} {v:g}") for v, c in colours.items()]
+        axes[row][0].legend(handles=handles, frameon=False, fontsize=7)
+    axes[0][0].set_title("coloured by learning rate", loc="left")
+    axes[1][0].set_title("coloured by batch size", loc="left")
+    return fig
+
+
+def correlations(measures: pd.DataFrame):
+    """Final sharpness vs MLS, volume, local dimensionality and generalisation gap
+    across runs (colour: learning rate, marker: batch size), and every measured MLS
+    against its bound."""
+    final = final_rows(measures)
+    ok = finished(measures)
+    fig, axes = new_figure(1, 5, width=2.7, height=2.5)
+    colours = _colours(final["lr"], "viridis")
+    markers = {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(sorted(final["batch_size"].unique()))}
+    for ax, m in zip(axes[:4], ("mls", "volume", "local_dim", "gen_gap_acc")):
+        for _, r in final.iterrows():
+            ax.scatter(r["sharpness"], r[m], color=colours[r["lr"]], marker=markers[r["batch_size"]], s=22, edgecolor="none")
+        ax.set_xscale("log")
+        ax.set_xlabel("final sharpness $\\lambda_{max}$")
+        ax.set_ylabel(LABELS[m])
+        ax.set_title(f"Spearman $\\rho$ = {spearman(final['sharpness'], final[m]):.2f}")
+    handles = [mpl.lines.Line2D([], [], color=c, marker="o", ls="", label=f"lr {v:g}") for v, c in colours.items()]
+    handles += [mpl.lines.Line2D([], [], color="0.4", marker=mk, ls="", label=f"batch {b}") for b, mk in markers.items()]
+    axes[0].legend(handles=handles, frameon=False, fontsize=6, loc="best")
+    ax = axes[4]
+    ax.scatter(ok["mls_bound"], ok["mls"], s=8, color="tab:blue", label="gradient-norm form")
+    ax.scatter(ok["mls_bound_trace"], ok["mls"], s=8, color="tab:orange", marker="x", label="$\\sqrt{tr H}$ form")
+    lo = float(np.nanmin([ok["mls"].min(), ok["mls_bound"].min(), ok["mls_bound_trace"].min()]))
+    hi = float(np.nanmax([ok["mls"].max(), ok["mls_bound"].max(), ok["mls_bound_trace"].max()]))
+    ax.plot([lo, hi], [lo, hi], color="k", lw=0.8, ls=":", label="MLS = bound")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("bound on MLS")
+    ax.set_ylabel("measured MLS (every point)")
+    ax.set_title("bound check")
+    ax.legend(frameon=False, fontsize=6)
+    return fig

@@ -1,0 +1,15 @@
+"""Rule flatness_claims: the paper's claims as measured numbers (claims.json)."""
+import pandas as pd
+
+from neurorepro.claims import write_claims
+from neurorepro.flatness.analysis import make_claims
+from neurorepro.runtime import get_logger
+
+snakemake = globals()["snakemake"]
+log = get_logger("flatness_claims", snakemake.log[0])
+measures = pd.read_csv(snakemake.input.measures, sep="\t")
+measures["diverged"] = measures["diverged"].astype(bool)
+claims = make_claims(measures, scale=snakemake.params.scale, source=snakemake.params.source)
+for c in claims:
+    log.info("%s: %s %.4g %s %s", "HOLDS" if c.holds else "FAILS", c.claim, c.measured, c.comparison, c.expected)
+write_claims(snakemake.output[0], claims)
