@@ -77,3 +77,16 @@ def test_subsample_ssm_shapes_and_full_fraction():
     assert s.shape == (3, 2) and (s[:, 0] == pytest.approx(1.0))
     with pytest.raises(ValueError, match="fraction"):
         sim.subsample_ssm(x, models, 0.0, 1, rng)
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson", "kendall"])
+def test_permutation_null_many_equals_one_permutation_at_a_time(method):
+    rng = np.random.default_rng(6)
+    a = sim.rsm(rng.standard_normal((8, 20)))
+    a[0, 1] = a[1, 0] = a[0, 2] = a[2, 0]  # a tie
+    bs = np.stack([sim.rsm(rng.standard_normal((8, 20))) for _ in range(3)])
+    got = sim.ssm_permutation_null_many(a, bs, 7, np.random.default_rng(1), method)
+    r2 = np.random.default_rng(1)
+    perms = [r2.permutation(8) for _ in range(7)]
+    want = np.array([[sim.ssm(sim.permute_rsm(a, p), b, method) for b in bs] for p in perms])
+    np.testing.assert_allclose(got, want, atol=1e-10)

@@ -124,6 +124,49 @@ def ssm_permutation_null(
     return ssm_many(rsm_b, stack, method)
 
 
+def ssm_permutation_null_many(
+    rsm_a: np.ndarray,
+    rsms_b: np.ndarray,
+    n_permutations: int,
+    rng: np.random.Generator,
+    method: str = "spearman",
+    chunk: int = 100,
+) -> np.ndarray:
+    """Permutation null of ``rsm_a`` against every RSM of a stack, ``(n_permutations, n_models)``.
+
+    The same stimulus relabellings are used for every model RSM. Fast path: a permutation
+    only reorders the upper-triangle entries, so for Spearman the ranks are computed once
+    and permuted, and all models are correlated in one matrix product.
+    """
+    if n_permutations < 1:
+        raise ValueError("n_permutations must be >= 1")
+    rsms_b = np.asarray(rsms_b, float)
+    n = np.shape(rsm_a)[0]
+    perms = np.stack([rng.permutation(n) for _ in range(n_permutations)])
+    i, j = np.triu_indices(n, k=1)
+    a_vals = upper_triangle(rsm_a)
+    b = rsms_b[:, i, j]
+    if method == "kendall" or not (np.all(np.isfinite(a_vals)) and np.all(np.isfinite(b))):
+        return np.array([[ssm(permute_rsm(rsm_a, p), rb, method) for rb in rsms_b] for p in perms])
+    if method not in SSM_METHODS:
+        raise ValueError(f"SSM method must be one of {SSM_METHODS}, got {method!r}")
+    full = np.zeros((n, n))
+    full[i, j] = _rank(a_vals) if method == "spearman" else a_vals
+    full = full + full.T
+    if method == "spearman":
+        b = np.apply_along_axis(_rank, 1, b)
+    b = b - b.mean(axis=1, keepdims=True)
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    out = np.empty((n_permutations, len(b)))
+    for c in range(0, n_permutations, chunk):
+        p = perms[c : c + chunk]
+        v = full[p[:, i], p[:, j]]
+        v = v - v.mean(axis=1, keepdims=True)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        out[c : c + chunk] = v @ b.T
+    return out
+
+
 def spearman_brown(r: float | np.ndarray, factor: float = 2.0):
     """Spearman-Brown prophecy: reliability of data ``factor`` times as long as that giving ``r``."""
     r = np.asarray(r, dtype=np.float64)

@@ -17,7 +17,7 @@ from neurorepro.measures.similarity import (
     rsm,
     rsm_noise_ceiling,
     ssm_many,
-    ssm_permutation_null,
+    ssm_permutation_null_many,
     subsample_ssm,
 )
 
@@ -76,9 +76,10 @@ def compare_group(
     neural = rsm(group.response.T)
     values = ssm_many(neural, cnn_rsms, method)
     ceiling = rsm_noise_ceiling(group.halves[0].T, group.halves[1].T, method)
+    nulls = ssm_permutation_null_many(neural, cnn_rsms, n_permutations, rng, method)
     rows = []
     for k, (name, val) in enumerate(zip(layer_names, values)):
-        null = ssm_permutation_null(neural, cnn_rsms[k], n_permutations, rng, method)
+        null = nulls[:, k]
         rows.append({
             "group": group.name, "area": group.area, "cre_line": group.cre_line, "depth_layer": group.depth_layer,
             "n_cells": group.n_cells, "layer": name, "layer_index": k, "ssm": float(val),
