@@ -152,11 +152,20 @@ def area_masks(rsp, acronyms: Iterable[str]) -> dict[str, np.ndarray]:
     tree = rsp.structure_tree
     masks = {}
     for acronym in acronyms:
-        found = tree.get_structures_by_acronym([acronym])
-        if not found or found[0] is None:
-            raise AllenCacheError(f"structure tree has no area {acronym!r} (check connectivity.source_areas/target_areas)")
-        masks[acronym] = rsp.make_structure_mask([found[0]["id"]]).astype(bool)
+        masks[acronym] = rsp.make_structure_mask([structure_id(tree, acronym)]).astype(bool)
     return masks
+
+
+def structure_id(tree, acronym: str) -> int:
+    """Id of the structure ``acronym`` in allensdk's StructureTree, with a clear error."""
+    try:
+        found = tree.get_structures_by_acronym([acronym])
+    except KeyError:
+        found = []
+    if not found or found[0] is None:
+        raise AllenCacheError(
+            f"structure tree has no area {acronym!r} (check connectivity.source_areas/target_areas)")
+    return int(found[0]["id"])
 
 
 def _voxel_table(masks: dict[str, np.ndarray], hemi: np.ndarray):
@@ -199,7 +208,7 @@ def build_connectivity_data(
     if src_flat.size == 0 or tgt_flat.size == 0:
         raise AllenCacheError(f"no source or target voxels for areas {selection.source_areas} in the {selection.hemisphere} hemisphere")
 
-    src_ids = [rsp.structure_tree.get_structures_by_acronym([a])[0]["id"] for a in selection.source_areas]
+    src_ids = [structure_id(rsp.structure_tree, a) for a in selection.source_areas]
     exp_path = _cache_path(cache, "experiments")
     if offline and not exp_path.exists():
         raise AllenCacheError(f"{exp_path}: missing experiments table in an offline cache")
@@ -333,12 +342,7 @@ def download_connectivity(
     fetch_verified(cache.get_annotation_volume,
                    _cache_path(cache, "annotation", cache.reference_space_key, cache.resolution),
                    verify_nrrd, url=url, policy=policy, stats=stats)
-    ids = []
-    for acronym in selection.source_areas:
-        found = tree.get_structures_by_acronym([acronym])
-        if not found or found[0] is None:
-            raise AllenCacheError(f"structure tree has no area {acronym!r} (check connectivity.source_areas)")
-        ids.append(found[0]["id"])
+    ids = [structure_id(tree, acronym) for acronym in selection.source_areas]
     experiments = fetch_verified(lambda: cache.get_experiments(injection_structure_ids=ids),
                                  _cache_path(cache, "experiments"), verify_json_table,
                                  url=url, policy=policy, stats=stats)
