@@ -211,3 +211,11 @@ def test_plant_responses_reproduce_the_feature_rsm():
     assert rates.shape == (2000, 20) and (rates > 0).all()
     assert ssm(rsm(rates.T), rsm(feats)) > 0.8
     assert abs(ssm(rsm(rates.T), rsm(other))) < 0.3
+
+
+def test_source_allen_selection_goes_to_allensdk_download(tmp_path, no_network):
+    """An empty cache: allensdk writes its manifest, then asks the warehouse for the containers."""
+    boc = bo.open_cache(tmp_path / "allen" / "manifest.json")
+    assert (tmp_path / "allen" / "manifest.json").exists()
+    with pytest.raises(NetworkUsed, match="experiment_container|ExperimentContainer"):
+        bo.select_experiments(boc, ["VISp"])

@@ -188,3 +188,10 @@ def test_workflow_mouse_vs_cnn(snakemake_run):
     for name in ("ssm_vs_layer", "best_layer_heatmap", "stability"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
         assert (out / "figures" / f"{name}.pdf").exists()
+
+
+def test_planting_layer_not_in_the_cnn_names_the_config_key(tmp_path):
+    cnn.save_model(cnn.TaskCNN("small", "random", 32, seed=0).fit(), tmp_path / "m.pt")
+    template = np.zeros((2, 10, 12), np.uint8)
+    with pytest.raises(ValueError, match="mouse_vs_cnn.embedded.planted_layers.*conv5_3"):
+        pipeline.planting_features(template, str(tmp_path / "m.pt"), ["conv5_3"], False, 2, None, 0, "cpu")

@@ -28,6 +28,10 @@ def planting_features(template: np.ndarray, model_path: str, layers: Sequence[st
     from neurorepro.mouse_vs_cnn.cnn import layer_activations, load_model
 
     model, meta = load_model(model_path, device)
+    unknown = sorted(set(layers) - set(model.layer_names))
+    if unknown:
+        raise ValueError(f"config mouse_vs_cnn.embedded.planted_layers names {unknown}, not layers of the "
+                         f"{meta['arch']} CNN ({model.layer_names})")
     x = _cnn_inputs(template, meta["input_size"], warp)
     acts = layer_activations(model, x, sorted(set(layers)), batch_size, device, max_units=max_units, seed=seed)
     ds = xr.Dataset({f"features_{k}": ((("image", f"unit_{k}")), v) for k, v in acts.items()})
