@@ -102,3 +102,18 @@ def test_trainer_rejects_bad_settings():
         RuleTrainer("bptt", lr=0)
     with pytest.raises(ValueError, match="n_checkpoints"):
         RuleTrainer("bptt", n_checkpoints=1)
+
+
+def test_partial_spearman_removes_a_shared_driver():
+    from neurorepro.credit_assignment.analysis import partial_spearman
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=400)
+    x = z + 0.1 * rng.normal(size=400)
+    y = z + 0.1 * rng.normal(size=400)  # x and y correlate only through z
+    from scipy import stats
+
+    assert stats.spearmanr(x, y)[0] > 0.9
+    assert abs(partial_spearman(x, y, z)) < 0.2
+    y2 = y + 3 * x  # a direct link survives
+    assert partial_spearman(x, y2, z) > 0.5

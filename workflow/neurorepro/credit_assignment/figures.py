@@ -20,10 +20,11 @@ def _axes_grid(axes, nrows: int, ncols: int):
 
 
 def accuracy_gap_figure(runs: pd.DataFrame):
-    """Test accuracy, gap and gap under input noise per rule (mean +/- SD over seeds, dots = seeds)."""
+    """Train and test accuracy, gap and gap under input noise per rule (mean +/- SD over seeds, dots = seeds)."""
     base = runs[runs.variant == "baseline"]
     tasks = list(dict.fromkeys(base.task))
-    cols = [("test_acc", "test accuracy"), ("gap", "gap: train - test acc."), ("gap_noisy", "gap, noisy test inputs")]
+    cols = [("train_acc", "train accuracy"), ("test_acc", "test accuracy"), ("gap", "gap: train - test acc."),
+            ("gap_noisy", "gap, noisy test inputs")]
     fig, axes = new_figure(len(tasks), len(cols), width=2.6, height=2.3)
     axes = _axes_grid(axes, len(tasks), len(cols))
     for i, task in enumerate(tasks):
@@ -40,7 +41,7 @@ def accuracy_gap_figure(runs: pd.DataFrame):
             ax.set_xticks(range(len(rules)), [LABELS.get(r, r) for r in rules], rotation=30)
             ax.set_xlim(-0.6, len(rules) - 0.4)
             ax.set_ylabel(label)
-            if j > 0:
+            if col.startswith("gap"):
                 ax.axhline(0, color="0.7", lw=0.6)
             ax.set_title(f"{task}: {label.split(':')[0]}")
     return fig
@@ -66,7 +67,7 @@ def curvature_figure(histories: list[xr.Dataset]):
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("top Hessian eigenvalue (W_rec)")
         ax.set_title(f"{task}: curvature over training")
-        ax.legend(frameon=False)
+        ax.legend(frameon=False, fontsize=7, loc="best")
     return fig
 
 
@@ -89,7 +90,7 @@ def gap_vs_curvature_figure(runs: pd.DataFrame, correlations: pd.DataFrame):
         ax.set_xlabel("final top Hessian eigenvalue (W_rec)")
         ax.set_ylabel("gap: train - test accuracy")
         ax.set_title(f"{task}: gap vs curvature")
-        ax.legend(frameon=False, fontsize=7, loc="lower right")
+        ax.legend(frameon=False, fontsize=7, loc="best")
     return fig
 
 
