@@ -12,7 +12,7 @@ from torch import nn
 from neurorepro.sampling import ScoreSampler, excess_kurtosis, langevin_sample, marginal_wasserstein, skew_matrix
 from neurorepro.sampling.claims import build_claims
 from neurorepro.sampling.dsm import dsm_loss, geometric_sigmas, train_dsm
-from neurorepro.sampling.metrics import spearman_rho, steps_to_reach, wasserstein_1d
+from neurorepro.sampling.metrics import energy_distance, spearman_rho, steps_to_reach, wasserstein_1d
 from neurorepro.sampling.models import FiringRateScore, ReservoirScore, build_score_model
 from neurorepro.sampling.targets import TORCHVISION_HELP, GaussianMixture1D, LaplaceMixture2D, load_images
 
@@ -34,6 +34,17 @@ def test_wasserstein_of_shift_is_the_shift_and_marginals_average():
     assert marginal_wasserstein(x, y) == pytest.approx(0.7)
     with pytest.raises(ValueError, match="dimension"):
         marginal_wasserstein(x, y[:, :1])
+
+
+def test_energy_distance_matches_scipy_in_1d_and_sees_joint_structure():
+    rng = np.random.default_rng(5)
+    u, v = rng.normal(0, 1, 300), rng.laplace(0.5, 2, 200)
+    assert energy_distance(u, v) == pytest.approx(scipy.stats.energy_distance(u, v), rel=1e-8)
+    # same marginals, different joint: correlated vs independent Gaussians
+    c = rng.multivariate_normal([0, 0], [[1, 0.9], [0.9, 1]], size=1500)
+    i = rng.normal(size=(1500, 2))
+    assert marginal_wasserstein(c, i) < 0.1
+    assert energy_distance(c, i) > 3 * energy_distance(i, rng.normal(size=(1500, 2)))
 
 
 def test_kurtosis_matches_scipy_and_laplace_value():

@@ -12,7 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from .estimator import ScoreSampler
-from .metrics import excess_kurtosis, marginal_wasserstein, spearman_rho, steps_to_reach
+from .metrics import energy_distance, excess_kurtosis, marginal_wasserstein, spearman_rho, steps_to_reach
 from .targets import GaussianMixture1D, LaplaceMixture2D, PCAImages, load_images
 
 NETWORKS = ("rsn", "synaptic", "rate")
@@ -191,11 +191,13 @@ def run_digits(
         t_fit = time.perf_counter() - t0
         z, _, _ = est.sample(settings.n_chains, settings.n_steps, settings.dt, init_std=settings.init_std, seed=seed + 7)
         decoded.append(pca.inverse_transform(z[:n_show]))
+        sub = np.random.default_rng(seed + 11).permutation(len(Z))[:2000]
         rows.append({"task": "digits", "network": kind, "sampler": "langevin", "n_hidden": n_hidden if kind == "rsn" else pca_dim,
-                     "wasserstein": marginal_wasserstein(z, Z), "final_dsm_loss": float(np.mean(est.loss_[-100:])),
-                     "fit_seconds": t_fit})
+                     "wasserstein": marginal_wasserstein(z, Z), "energy_distance": energy_distance(z[:2000], Z[sub]),
+                     "final_dsm_loss": float(np.mean(est.loss_[-100:])), "fit_seconds": t_fit})
         if log:
-            log.info("digits %s: W1=%.4f (fit %.1fs)", kind, rows[-1]["wasserstein"], t_fit)
+            log.info("digits %s: W1=%.4f energy=%.4f (fit %.1fs)", kind, rows[-1]["wasserstein"],
+                     rows[-1]["energy_distance"], t_fit)
     rng = np.random.default_rng(seed)
     real = images[rng.choice(len(images), n_show, replace=False)]
     ds = xr.Dataset(

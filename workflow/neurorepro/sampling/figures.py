@@ -29,7 +29,7 @@ def bimodal_figure(ds: xr.Dataset, metrics: pd.DataFrame):
         ax.set_title(f"{SHORT[net]}\n$W_1$ = {w[net]:.3f}")
         ax.set_xlabel("x")
         ax.set_ylabel("density")
-    axes[0, 0].legend(loc="upper left", frameon=False)
+    axes[0, 0].legend(loc="upper left", frameon=False, fontsize=6)
     ax = axes[1, 0]
     ax.plot(grid, ds["score_true"].values, color="k", lw=1.5, label="true score")
     for net in NETWORKS:
@@ -131,9 +131,11 @@ def digits_figure(ds: xr.Dataset, metrics: pd.DataFrame):
     n = ds.sizes["image"]
     ncols = min(8, n)
     fig, axes = new_figure(4, 1, width=0.75 * ncols, height=0.75 * int(np.ceil(n / ncols)) + 0.4)
-    w = metrics.set_index("network")["wasserstein"]
+    m = metrics.set_index("network")
     rows = [("real digits", ds["real_images"].values)] + [
-        (f"{SHORT[k]} ($W_1$ of PCA marginals = {w[k]:.3f})", ds["images"].sel(network=k).values) for k in NETWORKS
+        (f"{SHORT[k]}: energy distance {m.loc[k, 'energy_distance']:.3f}, "
+         f"$W_1$ of PCA marginals {m.loc[k, 'wasserstein']:.3f}", ds["images"].sel(network=k).values)
+        for k in NETWORKS
     ]
     for ax, (title, imgs) in zip(np.ravel(axes), rows):
         ax.imshow(_mosaic(1.0 - imgs, ncols), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
