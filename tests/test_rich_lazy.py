@@ -260,6 +260,12 @@ def test_run_task_rows_and_aligned_init():
     assert set(curves.iteration) == {5, 10}
     with pytest.raises(ValueError, match="rich_lazy.aligned_rank"):
         run_task(Task("DMS"), inits, dict(n_hidden=8, n_iter=2), 16, 2, 4, 0)
+    # aligned rank 8: the rank-8 truncation of the W learned from the rank-1 init (pilot)
+    only = inits.sel(init=["rank_1", "rank_8"], seed=[0])
+    df8, _ = run_task(Task("DMS"), only, dict(n_hidden=8, n_iter=10, log_every=5), 16, 2, 8, 0)
+    a8 = df8[df8.init == "aligned_8"].iloc[0]
+    assert a8["rank"] == 8 and 1.0 < a8.effective_rank < 2.0  # pilot's direction + small learned part
+    assert a8.w0_norm == pytest.approx(df8[df8.init == "rank_8"].w0_norm.iloc[0])
 
 
 def _planted_table(sign: float) -> pd.DataFrame:
@@ -277,8 +283,9 @@ def _planted_table(sign: float) -> pd.DataFrame:
 
 def test_claims_follow_planted_trends():
     lazy = _planted_table(1.0)
-    assert rank_trend(lazy, "weight_change") == pytest.approx({"2AF": -1.0, "DMS": -1.0})
-    assert paired_difference(lazy, "aligned_1", "rank_1", "weight_change")["2AF"] == pytest.approx(0.1 - 1.0)
+    rho = rank_trend(lazy, "weight_change")  # ties within a rank across seeds keep |rho| just below 1
+    assert set(rho) == {"2AF", "DMS"} and all(-1.0 <= v < -0.9 for v in rho.values())
+    assert paired_difference(lazy, "aligned_1", "rank_1", "weight_change")["2AF"] == pytest.approx(0.1 - 1.001)  # rank_1 has +0.001 * seed
     claims = build_claims(lazy, "demo", "embedded", 1)
     assert len(claims) == 5 and all(c.holds for c in claims)
     rich = _planted_table(-1.0)  # reversed: higher rank -> larger change

@@ -24,7 +24,7 @@ TINY = {
         "probe_trials": 16,
         "ntk_trials": 4,
         "log_every": 10,
-        "demo": {"n_hidden": 8, "ranks": [1, 8], "aligned_rank": 1, "n_iter": 20, "n_seeds": 2},
+        "demo": {"n_hidden": 8, "ranks": [1, 8], "aligned_rank": 8, "n_iter": 20, "n_seeds": 2},
     },
     "device": "cpu",
 }
@@ -42,7 +42,7 @@ def test_rich_lazy_target_builds_outputs_and_claims(snakemake_run):
     snakemake_run("-p", "rich_lazy", "--allowed-rules", *RL_RULES, config=TINY)
     res = snakemake_run.workdir / "results" / "rich_lazy"
     df = pd.read_csv(res / "laziness.tsv", sep="\t")
-    assert len(df) == 2 * 2 * 5  # tasks x seeds x (rank_1, rank_8, connectivity, shuffled, aligned_1)
+    assert len(df) == 2 * 2 * 5  # tasks x seeds x (rank_1, rank_8, connectivity, shuffled, aligned_8)
     assert df[["weight_change", "rep_alignment", "ntk_alignment"]].notna().all().all()
     assert np.allclose(df.groupby(["task", "seed"]).w0_norm.std(), 0, atol=1e-6)
     claims = json.loads((res / "claims.json").read_text())

@@ -125,16 +125,21 @@ def run_task(
 
     One probe batch (``probe_trials`` trials, fixed by ``seed`` and the task) serves
     every init and seed. With ``aligned_rank`` r, the task-aligned init of each seed
-    is the rank-r truncation of the recurrent weights learned from that seed's random
-    rank-r init, rescaled to the common norm, then trained again from the same
-    input/readout weights.
+    is the rank-r truncation of the recurrent weights learned on the task from that
+    seed's lowest-rank random init (the pilot), rescaled to the common norm, and
+    trained again from the same initial input/readout weights. Its top singular
+    direction is the pilot's initial one and the next r-1 carry what the pilot
+    learned, so its effective rank stays low; it is compared with the random rank-r
+    init of the same seed.
     """
     log = logger or logging.getLogger(__name__)
     probe = task.sample(probe_trials, np.random.default_rng([seed, TASKS.index(task.name), 99]))
     rows, curves = [], []
     labels = list(inits["init"].values)
-    if aligned_rank is not None and f"rank_{aligned_rank}" not in labels:
-        raise ValueError(f"rich_lazy.aligned_rank={aligned_rank} must be one of rich_lazy.ranks")
+    random_ranks = [int(r) for r, f in zip(inits["rank"].values, inits["family"].values) if f == "random"]
+    pilot = f"rank_{min(random_ranks)}"
+    if aligned_rank is not None and (f"rank_{aligned_rank}" not in labels or aligned_rank < min(random_ranks)):
+        raise ValueError(f"rich_lazy.aligned_rank={aligned_rank} must be one of rich_lazy.ranks {random_ranks}")
     for s in inits["seed"].values:
         tr_kw = dict(trainer, seed=int(seed) * 1000 + int(s), device=device)
         trained: dict[str, np.ndarray] = {}
@@ -153,7 +158,7 @@ def run_task(
             log.info("%s seed %d %-14s erank %6.1f dW %.4f rep %.4f ntk %.4f acc %.3f", task.name, s, lab,
                      rows[-1]["effective_rank"], m["weight_change"], m["rep_alignment"], m["ntk_alignment"],
                      m["accuracy"])
-            if aligned_rank is not None and lab == f"rank_{aligned_rank}":
+            if aligned_rank is not None and lab == pilot:
                 W_al = truncate_rank(tr.W_, aligned_rank, np.linalg.norm(W0))
                 jobs.append((f"aligned_{aligned_rank}", W_al, "aligned", aligned_rank))
     return pd.DataFrame(rows), pd.DataFrame(curves)

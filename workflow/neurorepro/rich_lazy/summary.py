@@ -114,6 +114,8 @@ def build_claims(df: pd.DataFrame, scale: str, source: str, aligned_rank: int | 
                 target=TARGET, claim=text, measured=_mean(d), comparison=cmp_, expected=0.0, scale=scale,
                 source=source,
                 details={"statistic": f"{measure}({a}) - {measure}({r}), mean over seeds and tasks",
-                         "per_task": d, "n_seeds": n_seeds},
+                         "per_task": d, "n_seeds": n_seeds,
+                         "effective_rank_aligned": float(df[df.init == a].effective_rank.mean()),
+                         "effective_rank_random": float(df[df.init == r].effective_rank.mean())},
             ))
     return claims
