@@ -199,6 +199,11 @@ def test_reservoir_simulation_reads_out_langevin_of_its_implied_score():
     _, x_res = rsn.simulate_reservoir(x0, 200, 0.01, torch.Generator().manual_seed(5))
     x_lan, _, _ = langevin_sample(rsn, x0, 200, 0.01, generator=torch.Generator().manual_seed(5))
     np.testing.assert_allclose(x_res.numpy(), x_lan.numpy(), atol=1e-8)
+    # the accelerated dynamics, built into the reservoir's leak and recurrence
+    J = skew_matrix(2, 0.8)
+    _, x_res = rsn.simulate_reservoir(x0, 200, 0.01, torch.Generator().manual_seed(6), skew=torch.tensor(J))
+    x_lan, _, _ = langevin_sample(rsn, x0, 200, 0.01, skew=J, generator=torch.Generator().manual_seed(6))
+    np.testing.assert_allclose(x_res.numpy(), x_lan.numpy(), atol=1e-8)
     W = rsn.reservoir()
     assert W["W_rec"].shape == (40, 40) and torch.linalg.matrix_rank(W["W_rec"]) == 2
 

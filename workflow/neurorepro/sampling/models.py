@@ -51,22 +51,35 @@ class ReservoirScore(nn.Module):
             return {"W_rec": self.W_in @ self.W_out, "b": self.b.clone(), "W_out": self.W_out.clone()}
 
     def simulate_reservoir(
-        self, x0: torch.Tensor, n_steps: int, dt: float, generator: torch.Generator | None = None
+        self,
+        x0: torch.Tensor,
+        n_steps: int,
+        dt: float,
+        generator: torch.Generator | None = None,
+        skew: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Euler-Maruyama simulation of the reservoir itself (reversible Langevin case).
+        """Euler-Maruyama simulation of the reservoir itself.
 
-        ``dr = (-r + phi(W_rec r + b)) dt + sqrt(2 dt) W_out^+ xi``, ``xi ~ N(0, I_d)``:
-        the private noise enters along ``W_out^+`` (the pseudo-inverse of the readout), so
-        the readout ``x = W_out r`` receives exactly the Langevin noise ``sqrt(2 dt) xi``.
+        ``dr = M (-r + phi(W_rec r + b)) dt + sqrt(2 dt) W_out^+ xi``, ``xi ~ N(0, I_d)``,
+        with ``M = I_N`` (reversible) or ``M = I_N + W_out^+ J W_out`` (accelerated, ``J = skew``).
+        The private noise enters along ``W_out^+`` (the pseudo-inverse of the readout), so the
+        readout ``x = W_out r`` obeys exactly ``dx = (I + J) s(x) dt + sqrt(2 dt) xi``.
         Starts from ``r0 = W_out^+ x0``. Returns the final rates (n, N) and readout (n, d).
         """
         w = self.reservoir()
         B = torch.linalg.pinv(w["W_out"])  # (N, d)
         r = x0 @ B.T
+        M = None
+        if skew is not None:
+            J = torch.as_tensor(skew, dtype=x0.dtype, device=x0.device)
+            M = torch.eye(B.shape[0], dtype=x0.dtype, device=x0.device) + B @ J @ w["W_out"]
         with torch.no_grad():
             for _ in range(n_steps):
                 xi = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-                r = r + dt * (-r + self.phi(r @ w["W_rec"].T + w["b"])) + math.sqrt(2 * dt) * xi @ B.T
+                drift = -r + self.phi(r @ w["W_rec"].T + w["b"])
+                if M is not None:
+                    drift = drift @ M.T
+                r = r + dt * drift + math.sqrt(2 * dt) * xi @ B.T
         return r, r @ w["W_out"].T
 
 
