@@ -65,13 +65,15 @@ def _unique_rows(X: np.ndarray) -> np.ndarray:
 def covariance_eigenvalues(X: Any) -> np.ndarray:
     """Eigenvalues (descending, >= 0) of the sample covariance of ``X`` (ddof=1).
 
-    Uses the singular values of the centred data, so it costs O(n p min(n, p)) and works
-    when ``n_features`` exceeds ``n_points``.
+    Uses the smaller of the two Gram matrices of the centred data (their nonzero
+    eigenvalues agree), so it costs O(n p min(n, p)) and works when ``n_features``
+    exceeds ``n_points``.
     """
     X = _as_2d(X)
     Xc = X - X.mean(axis=0)
-    s = np.linalg.svd(Xc, compute_uv=False)
-    return np.sort(s**2 / (X.shape[0] - 1))[::-1]
+    gram = Xc @ Xc.T if X.shape[0] < X.shape[1] else Xc.T @ Xc
+    lam = np.clip(np.linalg.eigvalsh(gram), 0.0, None)
+    return np.sort(lam / (X.shape[0] - 1))[::-1]
 
 
 def participation_ratio_from_eigenvalues(eigenvalues: Any) -> float:
@@ -107,7 +109,8 @@ def pca_dimension(X: Any, variance: float = 0.9) -> float:
     if lam.sum() == 0:
         return float("nan")
     est = skdim.id.lPCA(ver="ratio", alphaRatio=variance, fit_explained_variance=True)
-    return float(est.fit(lam).dimension_)
+    with np.errstate(divide="ignore", invalid="ignore"):  # skdim also forms eigenvalue ratios (0/0 for flat data)
+        return float(est.fit(lam).dimension_)
 
 
 def twonn_dimension(X: Any, discard_fraction: float = 0.1) -> float:
