@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from neurorepro.credit_assignment.curvature import top_eigenvalue_wrt_W_rec
-from neurorepro.credit_assignment.rnn import LeakyReLURNN, accuracy, last_step_weights
+from neurorepro.credit_assignment.rnn import LeakyReLURNN, accuracy, last_step_weights, sequence_loss
 from neurorepro.credit_assignment.rules import RULES, BPTT, make_rule
 from neurorepro.credit_assignment.tasks import Task
 
@@ -171,8 +171,6 @@ class RuleTrainer:
 
     # ------------------------------------------------------------- helpers
     def _evaluate(self, net, rule, step, epoch, xtr, ytr, xte, yte, noisy_xte, probe, w) -> dict:
-        from neurorepro.credit_assignment.rnn import sequence_loss
-
         with torch.no_grad():
             ytr_hat, yte_hat, ynoisy = net(xtr), net(xte), net(noisy_xte)
             row = {
