@@ -1,0 +1,84 @@
+"""The whole DAG on tiny sizes, then the HTML report opened in a real headless browser.
+
+One Snakemake run of `all` with tests/tiny.yaml (every paper at toy size), then
+`snakemake --report`; Debian's chromium (driven by playwright, no browser download)
+loads the report, shows each paper's section and decodes every figure. A screenshot of
+the front page is saved to test-artifacts/report_front_page.png.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, SnakemakeRunner, copy_workflow
+
+PAPERS = ["connectivity", "mouse_vs_cnn", "dimensionality", "flatness", "causal_attention",
+          "sampling", "rich_lazy", "credit_assignment"]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> SnakemakeRunner:
+    run = SnakemakeRunner(copy_workflow(tmp_path_factory.mktemp("full") / "wf"))
+    tiny = yaml.safe_load((REPO / "tests" / "tiny.yaml").read_text())
+    run("all", config=tiny, timeout=2400)
+    run("--report", "results/report.zip", config=tiny, timeout=600)
+    return run
+
+
+@pytest.mark.workflow
+def test_all_writes_every_claim(tiny_run):
+    claims = pd.read_csv(tiny_run.workdir / "results" / "claims.tsv", sep="\t")
+    assert set(claims["target"]) == set(PAPERS)
+    assert claims["holds"].astype(str).str.lower().isin(["true", "false"]).all()
+    assert (tiny_run.workdir / "results" / "report" / "front_page.rst").exists()
+
+
+@pytest.mark.workflow
+def test_report_in_headless_chromium(tiny_run, tmp_path):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must install Debian's chromium (see .ci/run)")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with zipfile.ZipFile(tiny_run.workdir / "results" / "report.zip") as z:
+        z.extractall(tmp_path)
+    html = next(tmp_path.rglob("report.html"))
+    text = html.read_text()
+    import re
+
+    images = sorted(set(re.findall(r'"data_uri": "(data/raw/[^"]+\.(?:png|svg))"', text)))
+    assert len(images) >= 2 * len(PAPERS), images  # at least two figures per paper
+    for rel in images:
+        assert (html.parent / rel).stat().st_size > 0, rel
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(html.as_uri())
+        page.wait_for_selector("text=headline claims hold", timeout=30000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report_front_page.png"), full_page=True)
+        menu = page.inner_text("body")
+        for paper in PAPERS:
+            assert paper in menu, f"report has no section for {paper}"
+        widths = page.evaluate(
+            """async (srcs) => Promise.all(srcs.map(async (src) => {
+                   const im = new Image(); im.src = src;
+                   try { await im.decode(); } catch (e) { return 0; }
+                   return im.naturalWidth; }))""",
+            images,
+        )
+        browser.close()
+    broken = [src for src, w in zip(images, widths) if not w]
+    assert not broken, f"figures that do not load: {broken}"
