@@ -57,7 +57,7 @@ rule dimensionality_train:
         "benchmarks/dimensionality/dimensionality_train_{dim_net}.tsv"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=3000 if SCALE == "demo" else 16000,
         runtime=30 if SCALE == "demo" else 720,
         gpu=0 if SCALE == "demo" else 1,
     conda:
@@ -81,7 +81,7 @@ rule dimensionality_measure:
         "benchmarks/dimensionality/dimensionality_measure_{dim_net}.tsv"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=3000 if SCALE == "demo" else 16000,
         runtime=30 if SCALE == "demo" else 240,
     conda:
         ENV
@@ -108,7 +108,7 @@ rule dimensionality_sweep_point:
         "benchmarks/dimensionality/dimensionality_sweep_lr{dim_lr}_bs{dim_bs}.tsv"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=3000 if SCALE == "demo" else 16000,
         runtime=20 if SCALE == "demo" else 720,
         gpu=0 if SCALE == "demo" else 1,
     conda:

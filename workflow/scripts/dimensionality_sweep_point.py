@@ -7,7 +7,7 @@ import pandas as pd
 
 from neurorepro.dimensionality import MeasureSettings, layer_dimensions, late_layer, train_network
 from neurorepro.io import write_tsv
-from neurorepro.nets import build_model, load_dataset
+from neurorepro.nets import DatasetUnavailable, build_model, load_dataset
 from neurorepro.runtime import get_logger, resolve_device, set_threads
 
 snakemake = globals()["snakemake"]
@@ -18,7 +18,12 @@ set_threads(snakemake.threads)
 device = resolve_device(p.device)
 lr, bs = t["lr"], t["batch_size"]
 log.info("%s with lr=%g batch=%d momentum=%g on %s", p.network, lr, bs, t["momentum"], device)
-data = load_dataset(t.pop("dataset"), p.data_root, n_train=t.pop("n_train"), n_test=t.pop("n_test"), seed=p.seed)
+try:
+    data = load_dataset(t.pop("dataset"), p.data_root, n_train=t.pop("n_train"), n_test=t.pop("n_test"), seed=p.seed)
+except DatasetUnavailable as err:
+    raise DatasetUnavailable(
+        f"{err} Here that is config key dimensionality.networks.{p.network}.dataset: digits (or run with scale: demo)."
+    ) from err
 settings = MeasureSettings(seed=p.seed, **p.measure)
 try:
     model, trainer = train_network(data, seed=p.seed, device=str(device), logger=log, **t)

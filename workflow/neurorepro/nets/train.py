@@ -114,14 +114,14 @@ def probe_activations(
     was_training = model.training
     model.eval()
     parts: "OrderedDict[str, list[np.ndarray]]" = OrderedDict()
-    projections: dict[str, torch.Tensor] = {}
+    projections: dict[int, torch.Tensor] = {}  # by input width: layers of equal width share one matrix
     for i in range(0, len(X), batch_size):
         for name, a in model.layers(X[i : i + batch_size].to(device)).items():
             a = a.reshape(a.shape[0], -1).float()
             if max_features is not None and a.shape[1] > max_features:
-                if name not in projections:
-                    projections[name] = projection_matrix(a.shape[1], max_features, projection_seed).to(a.device)
-                a = a @ projections[name]
+                if a.shape[1] not in projections:
+                    projections[a.shape[1]] = projection_matrix(a.shape[1], max_features, projection_seed).to(a.device)
+                a = a @ projections[a.shape[1]]
             parts.setdefault(name, []).append(a.cpu().numpy())
     model.train(was_training)
     return OrderedDict((k, np.concatenate(v)) for k, v in parts.items())
