@@ -106,7 +106,8 @@ def aligned(df: pd.DataFrame, aligned_rank: int):
                 ax.plot(np.full(len(v), x[i] + (k - 0.5) * 0.38), v, "k.", ms=3)
         ax.set_xticks(x, tasks)
         ax.set_ylabel(LABELS[m])
-    axes[0].legend(frameon=False, fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, -0.1))
     fig.suptitle(f"Task-aligned vs random rank-{aligned_rank} initialisation")
     return fig
 
