@@ -39,12 +39,17 @@ def test_wasserstein_of_shift_is_the_shift_and_marginals_average():
 def test_energy_distance_matches_scipy_in_1d_and_sees_joint_structure():
     rng = np.random.default_rng(5)
     u, v = rng.normal(0, 1, 300), rng.laplace(0.5, 2, 200)
-    assert energy_distance(u, v) == pytest.approx(scipy.stats.energy_distance(u, v), rel=1e-8)
+    assert energy_distance(u, v, unbiased=False) == pytest.approx(scipy.stats.energy_distance(u, v), rel=1e-8)
+    # brute force U-statistic
+    x, y = rng.normal(size=(30, 3)), rng.normal(1.0, 1.0, size=(20, 3))
+    d = lambda p, q: np.linalg.norm(p[:, None] - q[None], axis=-1)  # noqa: E731
+    u_stat = 2 * d(x, y).mean() - d(x, x).sum() / (30 * 29) - d(y, y).sum() / (20 * 19)
+    assert energy_distance(x, y) == pytest.approx(np.sqrt(u_stat))
     # same marginals, different joint: correlated vs independent Gaussians
     c = rng.multivariate_normal([0, 0], [[1, 0.9], [0.9, 1]], size=1500)
     i = rng.normal(size=(1500, 2))
     assert marginal_wasserstein(c, i) < 0.1
-    assert energy_distance(c, i) > 3 * energy_distance(i, rng.normal(size=(1500, 2)))
+    assert energy_distance(c, i) > 3 * abs(energy_distance(i, rng.normal(size=(1500, 2))))
 
 
 def test_kurtosis_matches_scipy_and_laplace_value():

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from ..runtime import resolve_device
-from .dsm import geometric_sigmas, train_dsm
+from .dsm import dsm_loss, geometric_sigmas, train_dsm
 from .langevin import langevin_sample, skew_matrix
 from .models import KINDS, activation, build_score_model
 
@@ -88,6 +88,18 @@ class ScoreSampler:
         x = torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(-1, self.dim_), device=self.device_)
         with torch.no_grad():
             return self.model_(x).cpu().numpy().astype(float)
+
+    def dsm_loss(self, X: np.ndarray, sigma: float | None = None, seed: int = 0) -> float:
+        """Denoising score-matching loss on ``X`` at ``sigma`` (default: the last stage's), fixed noise.
+
+        On held-out samples this compares networks on the objective they were trained on.
+        """
+        sigma = float(self.sigmas_[-1] if sigma is None else sigma)
+        x = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device_)
+        gen = torch.Generator(device=self.device_).manual_seed(seed)
+        z = torch.randn(x.shape, generator=gen, device=self.device_)
+        with torch.no_grad():
+            return float(dsm_loss(self.model_, x, sigma, z))
 
     def sample(
         self,

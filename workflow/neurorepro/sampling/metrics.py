@@ -75,12 +75,15 @@ def steps_to_reach(curve: np.ndarray, steps: np.ndarray, threshold: float) -> fl
     return float(steps[hit[0]]) if hit.size else float("nan")
 
 
-def energy_distance(samples: np.ndarray, reference: np.ndarray) -> float:
+def energy_distance(samples: np.ndarray, reference: np.ndarray, unbiased: bool = True) -> float:
     """Energy distance ``sqrt(2 E|X-Y| - E|X-X'| - E|Y-Y'|)`` between two d-dimensional samples.
 
     A metric between joint distributions (zero only when they are equal), unlike the
-    per-marginal Wasserstein distance; V-statistic estimates, as ``scipy.stats.energy_distance``
-    in 1-D. Memory grows as n*m: subsample large inputs first.
+    per-marginal Wasserstein distance. ``unbiased`` estimates ``E|X-X'|`` and ``E|Y-Y'|`` over
+    distinct pairs (U-statistics), so two samples of one distribution give ~0 at any size;
+    ``unbiased=False`` gives the V-statistic that ``scipy.stats.energy_distance`` computes in
+    1-D. The squared estimate can dip below 0 by chance; it is reported as ``-sqrt(|.|)``.
+    Memory grows as n*m: subsample large inputs first.
     """
     from scipy.spatial.distance import cdist
 
@@ -88,5 +91,11 @@ def energy_distance(samples: np.ndarray, reference: np.ndarray) -> float:
     b = np.atleast_2d(np.asarray(reference, dtype=float).T).T
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"dimension mismatch: samples have d={a.shape[1]}, reference d={b.shape[1]}")
-    val = 2 * cdist(a, b).mean() - cdist(a, a).mean() - cdist(b, b).mean()
-    return float(np.sqrt(max(val, 0.0)))
+
+    def within(x: np.ndarray) -> float:
+        n = x.shape[0]
+        total = cdist(x, x).sum()
+        return total / (n * (n - 1)) if unbiased else total / n**2
+
+    val = 2 * cdist(a, b).mean() - within(a) - within(b)
+    return float(np.sign(val) * np.sqrt(abs(val)))
