@@ -205,7 +205,10 @@ def build_claims(best: pd.DataFrame, primary: str, source: str, scale: str, plan
               "(best-layer index of VISp minus the mean over higher areas < 0)",
         measured=gap["gap"], comparison="<", expected=0.0, scale=scale, source=source,
         details={"weights": primary, "VISp_best_layer_index": gap["primary"], "higher_areas_best_layer_index": gap["higher"],
-                 "best_layer": dict(zip(area_best["area"], area_best["layer"]))},
+                 "best_layer": dict(zip(area_best["area"], area_best["layer"])),
+                 "best_ssm_by_weights": {str(w): {str(a): round(float(v), 4) for a, v in zip(g["area"], g["ssm"])}
+                                         for w, g in best[best["cre_line"] == "all"].groupby("weights")
+                                         if "ssm" in g}},
     ))
     if source == "embedded" and planted:
         fine = b[b["cre_line"] != "all"]
