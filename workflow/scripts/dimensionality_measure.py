@@ -17,4 +17,5 @@ dims.insert(0, "network", snakemake.wildcards.dim_net)
 dims.insert(1, "dataset", ds.attrs["dataset"])
 dims["n_probe"] = ds.sizes["image"]
 dims["n_classes"] = int(ds.attrs["n_classes"])
+dims["seed"] = int(ds.attrs["seed"])
 write_tsv(dims, snakemake.output.dims)
