@@ -147,7 +147,7 @@ def _planted(sign: float) -> pd.DataFrame:
                                  "volume": np.log(sharp), "volume_bound": np.log(sharp) + 1,
                                  "volume_bound_trace": np.log(sharp) + 1, "nmls": sharp, "nmls_bound": 2 * sharp,
                                  "nmls_bound_trace": 2 * sharp, "local_dim": 2.0 + (seed + step) % 3,
-                                 "gen_gap_loss": 0.0, "gen_gap_acc": 0.01 * seed})
+                                 "gen_gap_loss": 0.0, "gen_gap_acc": 0.01 * seed, "train_loss": 0.1})
     rows.append({"lr": 5.0, "batch_size": 8, "seed": 0, "diverged": True})
     return pd.DataFrame(rows)
 

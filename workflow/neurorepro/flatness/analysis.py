@@ -87,13 +87,20 @@ def make_claims(measures: pd.DataFrame, *, scale: str, source: str) -> list[Clai
             )
         )
     for h, sign, word in (("lr", "<", "larger learning rate"), ("batch_size", ">", "smaller batch")):
+        # runs share a number of epochs, not of steps: how far each group got matters
+        by = final.groupby(h)[["train_loss", "sharpness", "volume"]].mean() if len(final) else None
+        group = {} if by is None else {
+            f"mean_final_train_loss_by_{h}": {f"{k:g}": float(v) for k, v in by["train_loss"].items()},
+            f"mean_final_sharpness_by_{h}": {f"{k:g}": float(v) for k, v in by["sharpness"].items()},
+            f"mean_final_volume_by_{h}": {f"{k:g}": float(v) for k, v in by["volume"].items()},
+        }
         for m, name in (("sharpness", "sharpness"), ("volume", "representation volume")):
             rho = spearman(final[h], final[m]) if len(final) else float("nan")
             claims.append(
                 Claim(
                     TARGET,
                     f"A {word} gives lower {name} (measured: Spearman rho of {h} vs final {m} across runs)",
-                    rho, sign, 0.0, scale, source, common,
+                    rho, sign, 0.0, scale, source, {**common, **group},
                 )
             )
     r_mls = spearman(final["sharpness"], final["mls"]) if len(final) else float("nan")
