@@ -53,15 +53,16 @@ def curvature_figure(histories: list[xr.Dataset]):
     fig, axes = new_figure(1, len(tasks), width=3.4, height=2.7)
     axes = np.atleast_1d(axes)
     for ax, task in zip(axes, tasks):
-        for ds in [d for d in histories if d.attrs["task"] == task]:
+        mine = [d for d in histories if d.attrs["task"] == task]
+        for ds in mine:
             rule = ds.attrs["rule"]
             sub = ds.sel(variant="baseline")
             step = np.nanmean(sub["step"].values, axis=0)
             eig = sub["top_eig"].values
             ax.plot(step, np.nanmean(eig, axis=0), color=COLORS.get(rule), label=LABELS.get(rule, rule), lw=1.5)
             ax.fill_between(step, np.nanmin(eig, axis=0), np.nanmax(eig, axis=0), color=COLORS.get(rule), alpha=0.15, lw=0)
-        lr = histories[0].attrs.get("trainer_lr")
-        if lr and histories[0].attrs.get("trainer_optimizer") == "sgd":
+        lr = mine[0].attrs.get("trainer_lr")
+        if lr and mine[0].attrs.get("trainer_optimizer") == "sgd":
             ax.axhline(2.0 / float(lr), color="0.5", ls="--", lw=0.8, label="2 / learning rate")
         ax.set_yscale("log")
         ax.set_xlabel("optimizer step")
@@ -84,12 +85,12 @@ def gap_vs_curvature_figure(runs: pd.DataFrame, correlations: pd.DataFrame):
             ax.scatter(r.top_eig, r.gap, s=18, color=COLORS.get(rule), label=LABELS.get(rule, rule), alpha=0.8)
         ax.set_xscale("log")
         c = correlations[(correlations.task == task) & (correlations.gap_measure == "gap")]
+        title = f"{task}: gap vs curvature"
         if len(c):
-            ax.text(0.03, 0.97, f"Spearman ρ = {c.spearman_rho.iloc[0]:.2f} (p = {c.spearman_p.iloc[0]:.2g}, n = {c.n_runs.iloc[0]})",
-                    transform=ax.transAxes, va="top", fontsize=7)
+            title += f"\nSpearman ρ = {c.spearman_rho.iloc[0]:.2f} (p = {c.spearman_p.iloc[0]:.2g}, n = {c.n_runs.iloc[0]})"
         ax.set_xlabel("final top Hessian eigenvalue (W_rec)")
         ax.set_ylabel("gap: train - test accuracy")
-        ax.set_title(f"{task}: gap vs curvature")
+        ax.set_title(title)
         ax.legend(frameon=False, fontsize=7, loc="best")
     return fig
 
