@@ -339,7 +339,7 @@ def save_snapshots(trainer: SGDTrainer, path: str | Path, meta: dict | None = No
 
 def load_snapshots(path: str | Path) -> dict:
     """Read what :func:`save_snapshots` wrote: keys ``snapshots``, ``steps_per_epoch``, ``meta``."""
-    return torch.load(Path(path), map_location="cpu", weights_only=False)
+    return torch.load(Path(path), map_location="cpu", weights_only=True)
 
 
 def load_snapshot(model: nn.Module, path: str | Path, step: int | None = None) -> nn.Module:
