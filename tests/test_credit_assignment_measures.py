@@ -117,3 +117,29 @@ def test_partial_spearman_removes_a_shared_driver():
     assert abs(partial_spearman(x, y, z)) < 0.2
     y2 = y + 3 * x  # a direct link survives
     assert partial_spearman(x, y2, z) > 0.5
+
+
+def test_claims_from_planted_runs():
+    import pandas as pd
+
+    from neurorepro.credit_assignment.analysis import make_claims
+
+    rows = []
+    for rule, eig, gaps in (("bptt", 10.0, [0.05, 0.05, 0.06]), ("eprop", 40.0, [0.10, 0.20, 0.15]), ("rflo", 20.0, [0.08, 0.12, 0.10])):
+        for s, g in enumerate(gaps):
+            rows.append(dict(task="t", rule=rule, variant="baseline", seed=s, top_eig=eig * (1 + g), gap=g, gap_noisy=g,
+                             train_acc=0.9, test_acc=0.9 - g))
+    for s, g in enumerate([0.05, 0.07, 0.06]):
+        rows.append(dict(task="t", rule="eprop", variant="wd", seed=s, top_eig=15.0, gap=g, gap_noisy=g, train_acc=0.9, test_acc=0.9 - g))
+    claims = {c.claim.split("] ")[1][:30]: c for c in make_claims(pd.DataFrame(rows), scale="demo", source="embedded")}
+    assert len(claims) == 5
+    curv = next(c for k, c in claims.items() if k.startswith("Bio-plausible"))
+    expected_ratio = np.mean([np.mean([40 * 1.10, 40 * 1.20, 40 * 1.15]), np.mean([20 * 1.08, 20 * 1.12, 20 * 1.10])]) / np.mean([10 * 1.05, 10 * 1.05, 10 * 1.06])
+    assert curv.measured == pytest.approx(expected_ratio) and curv.holds
+    corr = next(c for k, c in claims.items() if k.startswith("Generalisation gap correlates"))
+    assert corr.measured > 0.8 and corr.holds  # planted: bigger curvature, bigger gap
+    spread = next(c for k, c in claims.items() if k.startswith("Approximate rules' generalisa"))
+    sd_b = np.std([0.05, 0.05, 0.06], ddof=1)
+    assert spread.measured == pytest.approx(np.mean([np.std([0.1, 0.2, 0.15], ddof=1), np.std([0.08, 0.12, 0.10], ddof=1)]) / sd_b)
+    remedy = next(c for k, c in claims.items() if k.startswith("The remedy 'wd'"))
+    assert remedy.measured == pytest.approx(0.06 - 0.15) and remedy.holds
