@@ -4,15 +4,20 @@ Design (after Causalformer, Lu et al. 2023, built on Spacetimeformer's separatio
 local and global attention):
 
 * **Encoder tokens**: one token per (source neuron ``j``, context step ``tau``):
-  ``value_proj(x[tau, j]) + neuron_emb[j] + step_emb[tau]``. The encoder's self-attention
-  is *local*: a token attends only to tokens of the same neuron, so after the encoder a
-  token still carries information about its own neuron only.
+  ``value_proj(x[tau, j]) + step_emb[tau]``. The encoder's self-attention is *local*: a
+  token attends only to tokens of the same neuron (one shared encoder for every neuron),
+  so a token carries information about its own neuron's recent activity only.
 * **Decoder queries**: one query per target neuron ``i``: ``query_emb[i] +
   value_proj(x[L-1, i])`` (its identity and latest value).
 * **Cross-attention** (multi-head, written out so its weights can be returned): each
-  target's query attends over all ``N x L`` encoder tokens. Everything the forecast of
-  neuron ``i`` learns from *other* neurons passes through these weights, so
-  ``attn[h, i, (j, tau)]`` says how much target ``i`` reads source ``j`` at step ``tau``.
+  target's query attends over all ``N x L`` encoder tokens. The *keys* add a learned
+  source-identity embedding to the token; the *values* do not. So what a target reads
+  (the values) says nothing about whose activity it is: the only way for the forecast of
+  neuron ``i`` to depend on *which* neuron was active is through the attention weights.
+  (If values carried identity, near-uniform attention could pass every neuron's state
+  on and leave the weights uninformative.) Several heads let excitatory and inhibitory
+  inputs be read with opposite signs. ``attn[h, i, (j, tau)]`` is how much target ``i``
+  reads source ``j`` at step ``tau``.
 * A feed-forward block and a linear head map each target's vector to its next value.
 
 The causal score (:func:`causal_scores`) sums the cross-attention over heads and over
@@ -42,13 +47,13 @@ class CrossAttention(nn.Module):
         self.o = nn.Linear(d_model, d_model)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, queries: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``queries (B, n_q, d)``, ``tokens (B, n_k, d)`` -> output ``(B, n_q, d)``, weights ``(B, h, n_q, n_k)``."""
+    def forward(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``queries (B, n_q, d)``, ``keys, values (B, n_k, d)`` -> output ``(B, n_q, d)``, weights ``(B, h, n_q, n_k)``."""
         B, nq, d = queries.shape
-        nk = tokens.shape[1]
+        nk = keys.shape[1]
         q = self.q(queries).view(B, nq, self.h, self.dh).transpose(1, 2)
-        k = self.k(tokens).view(B, nk, self.h, self.dh).transpose(1, 2)
-        v = self.v(tokens).view(B, nk, self.h, self.dh).transpose(1, 2)
+        k = self.k(keys).view(B, nk, self.h, self.dh).transpose(1, 2)
+        v = self.v(values).view(B, nk, self.h, self.dh).transpose(1, 2)
         att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(self.dh), dim=-1)
         out = (self.drop(att) @ v).transpose(1, 2).reshape(B, nq, d)
         return self.o(out), att
@@ -61,7 +66,7 @@ class CausalFormer(nn.Module):
         super().__init__()
         self.n, self.L = n_neurons, context
         self.value_proj = nn.Linear(1, d_model)
-        self.neuron_emb = nn.Embedding(n_neurons, d_model)
+        self.source_emb = nn.Embedding(n_neurons, d_model)  # added to the keys only
         self.step_emb = nn.Embedding(context, d_model)
         self.query_emb = nn.Embedding(n_neurons, d_model)
         self.local = nn.TransformerEncoderLayer(d_model, n_heads, d_ff, dropout, batch_first=True, norm_first=True)
@@ -77,10 +82,12 @@ class CausalFormer(nn.Module):
         idx_n = torch.arange(N, device=x.device)
         idx_t = torch.arange(L, device=x.device)
         tok = self.value_proj(x.transpose(1, 2).unsqueeze(-1))  # (B, N, L, d)
-        tok = tok + self.neuron_emb(idx_n)[None, :, None] + self.step_emb(idx_t)[None, None]
-        tok = self.local(tok.reshape(B * N, L, -1)).reshape(B, N * L, -1)  # local: within a neuron
+        tok = tok + self.step_emb(idx_t)[None, None]
+        tok = self.local(tok.reshape(B * N, L, -1)).reshape(B, N, L, -1)  # local: within a neuron
+        tok = self.norm_tok(tok)
+        keys = (tok + self.source_emb(idx_n)[None, :, None]).reshape(B, N * L, -1)
         q = self.query_emb(idx_n)[None] + self.value_proj(x[:, -1, :].unsqueeze(-1))  # (B, N, d)
-        out, att = self.cross(self.norm_q(q), self.norm_tok(tok))
+        out, att = self.cross(self.norm_q(q), keys, tok.reshape(B, N * L, -1))
         z = q + out
         z = z + self.ff(z)
         pred = self.head(z).squeeze(-1)

@@ -1,0 +1,57 @@
+"""causal_attention end to end through Snakemake on a tiny grid, and config errors naming the key."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import xarray as xr
+
+from neurorepro.claims import read_claims
+
+# every key in the scale block, since config.yaml's own `demo:` block would override the section's keys
+TINY = {
+    "causal_attention": {"demo": {
+        "sizes": [4, 6], "probs": [0.5], "n_seeds": 1, "n_steps": 400, "burn_in": 0, "variant": "lu2023",
+        "strength": 5.0, "input_mean": 10.0, "input_std": 2.236, "frac_excitatory": 0.8, "threads": 1,
+        "granger": {"max_lag": 3, "criterion": "aic"},
+        "model": {"context": 4, "d_model": 8, "n_heads": 2, "d_ff": 8, "dropout": 0.0, "lr": 0.003,
+                  "weight_decay": 0.01, "batch_size": 64, "max_epochs": 2, "patience": 1,
+                  "train_frac": 0.6, "val_frac": 0.2},
+        "claims": {"large_n": 6, "dense_p": 0.5, "r2_floor": 0.5},
+    }}
+}
+
+
+@pytest.mark.workflow
+def test_causal_attention_target_runs_on_a_tiny_grid(snakemake_run):
+    snakemake_run("causal_attention", config=TINY)
+    wd = snakemake_run.workdir / "results" / "causal_attention"
+    table = pd.read_csv(wd / "auroc.tsv", sep="\t")
+    assert sorted(table["n_neurons"]) == [4, 6]
+    assert table["r2"].notna().all() and (table["granger_lag"] >= 1).all()
+    claims = read_claims(wd / "claims.json")
+    assert len(claims) == 2 and all(c["target"] == "causal_attention" for c in claims)
+    assert claims[0]["details"]["n_networks"] == 1  # only N=6 counts as large here
+    for name in ["auroc", "matrices"]:
+        for ext in ["pdf", "png"]:
+            assert (wd / "figures" / f"{name}.{ext}").stat().st_size > 1000
+    with xr.open_dataset(wd / "networks.nc") as ds:
+        assert ds.attrs["seed"] == 2016 and ds["activity"].sizes["time"] == 400
+        assert int((ds["weights"].isel(network=0) != 0).sum()) > 0
+    # a second run has nothing to do: outputs are complete and up to date
+    proc = snakemake_run("causal_attention", "-n", config=TINY)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"sizes": [1, 4]}, "sizes"),
+        ({"model": {**TINY["causal_attention"]["demo"]["model"], "d_model": 9}}, "d_model"),
+    ],
+)
+def test_bad_config_names_the_key(snakemake_run, override, message):
+    cfg = {"causal_attention": {"demo": {**TINY["causal_attention"]["demo"], **override}}}
+    proc = snakemake_run("causal_attention", "-n", config=cfg, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
