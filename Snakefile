@@ -22,6 +22,7 @@ include: "workflow/rules/dimensionality.smk"
 include: "workflow/rules/credit_assignment.smk"
 include: "workflow/rules/causal_attention.smk"
 include: "workflow/rules/flatness.smk"
+include: "workflow/rules/connectivity.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/report.smk"
 

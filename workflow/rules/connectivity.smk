@@ -1,0 +1,176 @@
+# Paper `connectivity`: Harris, Mihalas & Shea-Brown 2016, nonnegative spline regression of
+# voxel-scale connectivity. Starts from results/connectivity/data.nc (rule connectivity_data).
+
+
+def _connectivity_model() -> dict:
+    """The `connectivity: model:` block with the current scale's `model:` merged in key by key
+    (section() merges blocks shallowly, which would drop the keys a scale does not repeat)."""
+    sec = config.get("connectivity", {}) or {}
+    model = copy.deepcopy(sec.get("model", {}) or {})
+    over = ((sec.get(SCALE) or {}).get("model") or {})
+    for key, val in over.items():
+        if isinstance(val, dict) and isinstance(model.get(key), dict):
+            model[key] = {**model[key], **val}
+        else:
+            model[key] = copy.deepcopy(val)
+    return model
+
+
+CONN_MODEL = _connectivity_model()
+# Demo problems are small: one thread is faster than two on a shared 2-core machine
+# (torch's OpenMP threads spin on tiny matrices); paper scale uses what it is given.
+CONN_THREADS = 1 if SCALE == "demo" else 8
+CONN_FIG = "results/connectivity/figures/{name}.{ext}"
+
+
+def _conn_figs(*names):
+    return {f"{n}_{e}": CONN_FIG.format(name=n, ext=e) for n in names for e in ("pdf", "png")}
+
+
+rule connectivity_synthetic_1d:
+    output:
+        table="results/connectivity/synthetic_1d.tsv",
+        **_conn_figs("synthetic_1d"),
+    params:
+        spec=CONN_MODEL.get("synthetic_1d", {}),
+        dtype=CONN_MODEL.get("dtype", "float64"),
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        "logs/connectivity/connectivity_synthetic_1d.log",
+    benchmark:
+        "benchmarks/connectivity/connectivity_synthetic_1d.tsv"
+    threads: CONN_THREADS
+    resources:
+        mem_mb=1500,
+        runtime=20,
+        gpu=0,
+    conda:
+        ENV
+    script:
+        "../scripts/connectivity_synthetic_1d.py"
+
+
+rule connectivity_cv:
+    input:
+        data="results/connectivity/data.nc",
+    output:
+        table="results/connectivity/table1.tsv",
+        folds="results/connectivity/cv_folds.tsv",
+        lambda_cv="results/connectivity/lambda_cv.tsv",
+        **_conn_figs("table1"),
+    params:
+        model=CONN_MODEL,
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        "logs/connectivity/connectivity_cv.log",
+    benchmark:
+        "benchmarks/connectivity/connectivity_cv.tsv"
+    threads: CONN_THREADS
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=0,
+    conda:
+        ENV
+    script:
+        "../scripts/connectivity_cv.py"
+
+
+rule connectivity_fit:
+    input:
+        data="results/connectivity/data.nc",
+        lambda_cv="results/connectivity/lambda_cv.tsv",
+    output:
+        W="results/connectivity/W.nc",
+        W_lowrank="results/connectivity/W_lowrank.nc",
+        recovery="results/connectivity/recovery.tsv",
+    params:
+        model=CONN_MODEL,
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        "logs/connectivity/connectivity_fit.log",
+    benchmark:
+        "benchmarks/connectivity/connectivity_fit.tsv"
+    threads: CONN_THREADS
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=0,
+    conda:
+        ENV
+    script:
+        "../scripts/connectivity_fit.py"
+
+
+rule connectivity_figures:
+    input:
+        data="results/connectivity/data.nc",
+        W="results/connectivity/W.nc",
+        W_lowrank="results/connectivity/W_lowrank.nc",
+        recovery="results/connectivity/recovery.tsv",
+    output:
+        spectrum="results/connectivity/spectrum.tsv",
+        **_conn_figs("recovery", "maps", "spectrum"),
+    params:
+        map_area=CONN_MODEL.get("map_area", "VISp"),
+        n_map_sources=CONN_MODEL.get("n_map_sources", 3),
+        rank=CONN_MODEL.get("rank", 20),
+    log:
+        "logs/connectivity/connectivity_figures.log",
+    benchmark:
+        "benchmarks/connectivity/connectivity_figures.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV
+    script:
+        "../scripts/connectivity_figures.py"
+
+
+rule connectivity_claims:
+    input:
+        synthetic="results/connectivity/synthetic_1d.tsv",
+        table="results/connectivity/table1.tsv",
+        recovery="results/connectivity/recovery.tsv",
+    output:
+        claims="results/connectivity/claims.json",
+    params:
+        rank=CONN_MODEL.get("rank", 20),
+        tolerances=CONN_MODEL.get("tolerances", {}),
+        scale=SCALE,
+        source=SOURCE,
+    log:
+        "logs/connectivity/connectivity_claims.log",
+    benchmark:
+        "benchmarks/connectivity/connectivity_claims.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        ENV
+    script:
+        "../scripts/connectivity_claims.py"
+
+
+register_target(
+    "connectivity",
+    [
+        "results/connectivity/claims.json",
+        "results/connectivity/W.nc",
+        "results/connectivity/W_lowrank.nc",
+        "results/connectivity/table1.tsv",
+        "results/connectivity/spectrum.tsv",
+    ]
+    + [CONN_FIG.format(name=n, ext=e) for n in ("synthetic_1d", "table1", "recovery", "maps", "spectrum") for e in ("pdf", "png")],
+)
+
+
+rule connectivity:
+    input:
+        TARGET_OUTPUTS["connectivity"],
