@@ -34,6 +34,7 @@ rule connectivity_synthetic_1d:
     params:
         spec=CONN_MODEL.get("synthetic_1d", {}),
         dtype=CONN_MODEL.get("dtype", "float64"),
+        lowrank_max_iter=CONN_MODEL.get("lowrank_max_iter", 500),
         seed=config["seed"],
         device=config["device"],
     log:

@@ -12,7 +12,8 @@ seed_everything(sm.params.seed)
 s = sm.params.spec
 table, mats, x = synthetic_1d(lam=s.get("lambda", 100.0), rank=s.get("rank", 20), n=s.get("n", 200),
                               n_inj=s.get("n_injections", 5), noise=s.get("noise", 0.1), seed=sm.params.seed,
-                              device=sm.params.device, dtype=sm.params.dtype)
+                              device=sm.params.device, dtype=sm.params.dtype,
+                              lowrank_max_iter=sm.params.lowrank_max_iter)
 table["seed"] = sm.params.seed
 log.info("1-D test:\n%s", table.to_string())
 write_tsv(table, sm.output.table)

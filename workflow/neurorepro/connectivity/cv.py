@@ -14,7 +14,7 @@ import numpy as np
 
 
 def rel_mse(Yhat: np.ndarray, Y: np.ndarray, Omega: np.ndarray) -> float:
-    """Relative MSE of Harris et al. (2016): 0 for a perfect fit, 1 for a prediction of 0."""
+    """Relative MSE of Harris et al. (2016): 0 for a perfect fit, 2 for a prediction of 0 (range [0, 4])."""
     m = np.asarray(Omega, float)
     num = 2.0 * np.sum((m * (Yhat - Y)) ** 2)
     den = np.sum((m * Yhat) ** 2) + np.sum((m * Y) ** 2)

@@ -52,6 +52,25 @@ def nndsvd(W: np.ndarray | torch.Tensor, rank: int) -> tuple[torch.Tensor, torch
     return U, V
 
 
+def nmf_hals(W: np.ndarray | torch.Tensor, rank: int, n_iter: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nonnegative factors U V^T ~ W (W >= 0) by HALS, started from NNDSVD.
+
+    Used to warm-start (P2) from the full-rank solution, so the low-rank solver starts at
+    the best nonnegative rank-r approximation of W_full instead of far from the optimum.
+    """
+    Wt = torch.as_tensor(W)
+    U, V = nndsvd(Wt, rank)
+    eps = 1e-12
+    for _ in range(n_iter):
+        WV, VV = Wt @ V, V.T @ V
+        for j in range(rank):
+            U[:, j] = torch.clamp(U[:, j] + (WV[:, j] - U @ VV[:, j]) / max(float(VV[j, j]), eps), min=0.0)
+        WU, UU = Wt.T @ U, U.T @ U
+        for j in range(rank):
+            V[:, j] = torch.clamp(V[:, j] + (WU[:, j] - V @ UU[:, j]) / max(float(UU[j, j]), eps), min=0.0)
+    return U, V
+
+
 def solve_lowrank(prob: Problem, rank: int, U0: torch.Tensor | None = None, V0: torch.Tensor | None = None, *,
                   seed: int = 0, max_iter: int = 3000, ftol: float = 1e-8, inner: int = 5,
                   log_every: int = 200) -> tuple[torch.Tensor, torch.Tensor, SolveResult]:

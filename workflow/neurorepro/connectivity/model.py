@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 
 from ..runtime import resolve_device
-from .lowrank import nndsvd, solve_lowrank
+from .lowrank import nmf_hals, solve_lowrank
 from .objective import Problem
 from .solvers import Eigenbasis, SolveResult, solve_admm, solve_fista, solve_lbfgsb, solve_newton
 
@@ -30,13 +30,15 @@ class SplineConnectivity:
     dtype : ``float32`` or ``float64`` for the iterations (the objective is reported in float64).
     device : ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
     max_iter, ftol, pgtol : stopping rule (see :mod:`.solvers`).
-    lowrank_init : ``full`` (NNDSVD of the full-rank fit; needs n_y*n_x memory) or ``random``.
+    lowrank_init : ``full`` (start from a rank-r NMF of the full-rank fit; needs n_y*n_x memory) or
+        ``random`` (memory O((n_x+n_y) r): the whole-brain path).
     seed : seed of the random low-rank initialisation.
+    lowrank_max_iter : iteration cap of the low-rank solver (alternating U / V sweeps).
     """
 
     def __init__(self, lam: float = 1e4, rank: int | None = None, solver: str = "newton", dtype: str = "float64",
                  device: str = "auto", max_iter: int = 2000, ftol: float = 1e-8, pgtol: float = 1e-5,
-                 lowrank_init: str = "full", seed: int = 0, log_every: int = 50):
+                 lowrank_init: str = "full", seed: int = 0, log_every: int = 50, lowrank_max_iter: int = 500):
         if not lam >= 0:
             raise ValueError(f"lam must be >= 0, got {lam}")
         if rank is not None and int(rank) < 1:
@@ -50,6 +52,7 @@ class SplineConnectivity:
         self.lam, self.rank, self.solver, self.dtype, self.device = float(lam), rank, solver, dtype, device
         self.max_iter, self.ftol, self.pgtol = int(max_iter), float(ftol), float(pgtol)
         self.lowrank_init, self.seed, self.log_every = lowrank_init, int(seed), int(log_every)
+        self.lowrank_max_iter = int(lowrank_max_iter)
 
     def fit(self, X: np.ndarray, Y: np.ndarray, Omega: np.ndarray, *, Lx: sp.spmatrix, Ly: sp.spmatrix,
             W0: np.ndarray | None = None, eigenbasis: Eigenbasis | None = None) -> "SplineConnectivity":
@@ -65,8 +68,8 @@ class SplineConnectivity:
         else:
             U0 = V0 = None
             if full is not None:
-                U0, V0 = nndsvd(full.W.double().cpu(), int(self.rank))
-            U, V, res = solve_lowrank(prob, int(self.rank), U0, V0, seed=self.seed, max_iter=self.max_iter,
+                U0, V0 = nmf_hals(full.W.double().cpu(), int(self.rank))
+            U, V, res = solve_lowrank(prob, int(self.rank), U0, V0, seed=self.seed, max_iter=self.lowrank_max_iter,
                                       ftol=self.ftol, log_every=self.log_every)
             self.U_, self.V_ = U.double().cpu().numpy(), V.double().cpu().numpy()
             self.W_ = self.U_ @ self.V_.T

@@ -46,6 +46,7 @@ class ModelParams:
     cut_borders: bool = False
     cv_outer_folds: int = 3
     cv_inner_folds: int = 3
+    lowrank_max_iter: int = 500
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelParams":
@@ -54,15 +55,17 @@ class ModelParams:
 
     def estimator(self, lam: float, rank: int | None, device: str, seed: int) -> SplineConnectivity:
         return SplineConnectivity(lam=lam, rank=rank, solver=self.solver, dtype=self.dtype, device=device,
-                                  max_iter=self.max_iter, ftol=self.ftol, pgtol=self.pgtol, seed=seed)
+                                  max_iter=self.max_iter, ftol=self.ftol, pgtol=self.pgtol, seed=seed,
+                                  lowrank_max_iter=self.lowrank_max_iter)
 
 
 # -- 1. the synthetic 1-D test --------------------------------------------------------
 def synthetic_1d(lam: float, rank: int, n: int, n_inj: int, noise: float, seed: int, device: str,
-                 dtype: str = "float64", max_iter: int = 2000) -> tuple[pd.DataFrame, dict[str, np.ndarray], np.ndarray]:
+                 dtype: str = "float64", max_iter: int = 2000, lowrank_max_iter: int = 500) -> tuple[pd.DataFrame, dict[str, np.ndarray], np.ndarray]:
     """Fit the paper's 1-D test five ways; return errors, the matrices and the grid."""
     P = make_1d_problem(n=n, n_inj=n_inj, noise=noise, seed=seed)
-    kw = dict(device=device, dtype=dtype, max_iter=max_iter, ftol=1e-10, pgtol=1e-7, seed=seed)
+    kw = dict(device=device, dtype=dtype, max_iter=max_iter, ftol=1e-10, pgtol=1e-7, seed=seed,
+              lowrank_max_iter=lowrank_max_iter)
     full = SplineConnectivity(lam=lam, **kw).fit(P.X, P.Y, P.Omega, Lx=P.Lx, Ly=P.Ly)
     low = SplineConnectivity(lam=lam, rank=rank, **kw).fit(P.X, P.Y, P.Omega, Lx=P.Lx, Ly=P.Ly)
     ones = np.ones_like(P.Omega)

@@ -1,0 +1,215 @@
+"""Unit tests of the connectivity paper's numerics against hand-built and brute-force answers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from scipy.optimize import nnls
+
+from neurorepro.connectivity.cv import kfold_injections, nested_cv, rel_mse
+from neurorepro.connectivity.laplacian import grid_laplacian, path_laplacian
+from neurorepro.connectivity.lowrank import lowrank_value, solve_lowrank
+from neurorepro.connectivity.model import SplineConnectivity
+from neurorepro.connectivity.objective import Problem, dense_objective, projected_gradient
+from neurorepro.connectivity.regional import RegionalConnectivity
+from neurorepro.connectivity.solvers import EigPreconditioner, Eigenbasis, solve_admm, solve_fista, solve_newton
+from neurorepro.connectivity.synthetic import make_1d_problem
+
+torch.set_num_threads(1)
+
+
+def tiny_problem(seed: int = 0, n_inj: int = 3, lam: float = 2.0, signed: bool = False):
+    """A problem small enough for dense Kronecker matrices: 6 source, 5 target voxels."""
+    rng = np.random.default_rng(seed)
+    cx = np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [0, 1, 0], [1, 1, 0], [1, 1, 1]])
+    cy = np.array([[0, 0, 0], [0, 1, 0], [0, 2, 0], [1, 2, 0], [1, 2, 1]])
+    Lx, Ly = grid_laplacian(cx), grid_laplacian(cy)
+    X = rng.uniform(0, 1, (6, n_inj)) * (rng.uniform(size=(6, n_inj)) < 0.6)
+    W_true = rng.uniform(-1 if signed else 0, 1, (5, 6))  # signed: the bound W >= 0 becomes active
+    Y = W_true @ X + 0.3 * rng.standard_normal((5, n_inj))
+    Om = (rng.uniform(size=(5, n_inj)) < 0.75).astype(np.int8)
+    return X, Y, Om, Lx, Ly, lam
+
+
+def brute_force_solution(X, Y, Om, Lx, Ly, lam_s):
+    """Exact minimiser of (P1) as one NNLS problem on vec(W) with explicit Kronecker matrices."""
+    n_y, n_x = Y.shape[0], X.shape[0]
+    D = np.kron(X.T, np.eye(n_y))
+    m = Om.reshape(-1, order="F").astype(float)
+    A = np.kron(np.eye(n_x), Ly.toarray()) + np.kron(Lx.toarray().T, np.eye(n_y))
+    big = np.vstack([m[:, None] * D, np.sqrt(lam_s) * A])
+    rhs = np.concatenate([m * Y.reshape(-1, order="F"), np.zeros(A.shape[0])])
+    w, _ = nnls(big, rhs, maxiter=50 * big.shape[1])
+    return w.reshape((n_y, n_x), order="F")
+
+
+def test_laplacian_matches_hand_built_grid():
+    # an L-shaped set of 4 voxels: 0-1, 1-2 neighbours along AP, 0-3 along DV; 2 and 3 not
+    coords = np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [0, 1, 0]])
+    expected = np.array([[-2, 1, 0, 1], [1, -2, 1, 0], [0, 1, -1, 0], [1, 0, 0, -1]], float)
+    np.testing.assert_array_equal(grid_laplacian(coords).toarray(), expected)
+    # the same voxels in shuffled order give the permuted matrix
+    perm = np.array([2, 0, 3, 1])
+    np.testing.assert_array_equal(grid_laplacian(coords[perm]).toarray(), expected[np.ix_(perm, perm)])
+    # cutting the border between areas a | b removes the 1-2 edge
+    cut = grid_laplacian(coords, np.array(["a", "a", "b", "a"]), cut_borders=True).toarray()
+    assert cut[1, 2] == 0 and cut[2, 2] == 0 and cut[1, 1] == -1
+    # a 2x2x2 cube: every voxel has 3 neighbours; path graph on 3 points
+    cube = np.array([[i, j, k] for i in range(2) for j in range(2) for k in range(2)])
+    assert np.all(np.diag(grid_laplacian(cube).toarray()) == -3)
+    np.testing.assert_array_equal(path_laplacian(3).toarray(), [[-1, 1, 0], [1, -2, 1], [0, 1, -1]])
+
+
+def test_objective_and_gradient_match_brute_force_and_finite_differences():
+    X, Y, Om, Lx, Ly, lam = tiny_problem()
+    prob = Problem.build(X, Y, Om, Lx, Ly, lam, scale_lambda=False)
+    rng = np.random.default_rng(1)
+    W = rng.uniform(0, 1, (5, 6))
+    f, G = prob.value_grad(torch.as_tensor(W))
+    f_ref, G_ref = dense_objective(W, X, Y, Om, Lx.toarray(), Ly.toarray(), lam)
+    assert f == pytest.approx(f_ref, rel=1e-12)
+    np.testing.assert_allclose(G.numpy(), G_ref, rtol=1e-10, atol=1e-10)
+    # central finite differences along random directions
+    for _ in range(3):
+        D = rng.standard_normal(W.shape)
+        h = 1e-5
+        fd = (prob.value(torch.as_tensor(W + h * D)) - prob.value(torch.as_tensor(W - h * D))) / (2 * h)
+        assert fd == pytest.approx(float((G.numpy() * D).sum()), rel=1e-6)
+    # Hessian-vector product is the gradient's directional derivative (f is quadratic)
+    D = torch.as_tensor(rng.standard_normal(W.shape))
+    _, G2 = prob.value_grad(torch.as_tensor(W) + D)
+    np.testing.assert_allclose((G2 - G).numpy(), prob.hess_vec(D).numpy(), rtol=1e-9, atol=1e-9)
+    # the n_inj / n_x scaling of lambda
+    assert Problem.build(X, Y, Om, Lx, Ly, lam).lam_s == pytest.approx(lam * 3 / 6)
+
+
+def test_eigenbasis_preconditioner_is_the_exact_hessian_inverse():
+    X, Y, Om, Lx, Ly, lam = tiny_problem(seed=3)
+    prob = Problem.build(X, Y, Om, Lx, Ly, lam)
+    eig = Eigenbasis.build(Lx, Ly, torch.float64, torch.device("cpu"))
+    P = EigPreconditioner(prob, eig)
+    assert P.m == int((Om == 0).sum()) and P.kcap is not None
+    R = torch.as_tensor(np.random.default_rng(0).standard_normal((5, 6)))
+    np.testing.assert_allclose(prob.hess_vec(P(R)).numpy(), R.numpy(), rtol=1e-7, atol=1e-8)
+
+
+@pytest.mark.parametrize("solver", ["newton", "admm", "fista"])
+def test_solvers_reach_brute_force_minimiser_and_kkt(solver):
+    X, Y, Om, Lx, Ly, lam = tiny_problem(seed=5, lam=0.5, signed=True)
+    prob = Problem.build(X, Y, Om, Lx, Ly, lam)
+    W_ref = brute_force_solution(X, Y, Om, Lx, Ly, prob.lam_s)
+    eig = Eigenbasis.build(Lx, Ly, torch.float64, torch.device("cpu"))
+    kw = dict(ftol=1e-14, pgtol=1e-10)
+    if solver == "newton":
+        res = solve_newton(prob, eig, **kw)
+    elif solver == "admm":
+        res = solve_admm(prob, eig, max_iter=20000, check_every=20, **kw)
+    else:
+        res = solve_fista(prob, max_iter=200000, check_every=50, **kw)
+    W = res.W.numpy()
+    assert (W >= 0).all()
+    assert (W_ref == 0).any(), "the test problem should have active bounds"
+    assert prob.value(res.W) == pytest.approx(prob.value(torch.as_tensor(W_ref)), rel=1e-7)
+    np.testing.assert_allclose(W, W_ref, atol=1e-4)
+    # KKT: gradient >= 0 on the bound, ~0 on free entries, complementary slackness
+    _, G = prob.value_grad(res.W)
+    G = G.numpy()
+    scale = np.abs(G).max() + 1
+    assert np.all(G[W == 0] >= -1e-5 * scale)
+    assert np.abs(G[W > 1e-8]).max() < 1e-5 * scale
+    assert float(projected_gradient(res.W, torch.as_tensor(G)).norm()) < 1e-4 * scale
+
+
+def test_lowrank_objective_equals_full_objective_and_descends():
+    X, Y, Om, Lx, Ly, lam = tiny_problem(seed=7)
+    prob = Problem.build(X, Y, Om, Lx, Ly, lam)
+    rng = np.random.default_rng(0)
+    U, V = torch.as_tensor(rng.uniform(size=(5, 2))), torch.as_tensor(rng.uniform(size=(6, 2)))
+    assert float(lowrank_value(prob, U, V)) == pytest.approx(prob.value(U @ V.T), rel=1e-12)
+    U2, V2, res = solve_lowrank(prob, 2, U, V, max_iter=300, ftol=1e-12)
+    assert (U2 >= 0).all() and (V2 >= 0).all()
+    assert res.f < float(lowrank_value(prob, U, V))
+    assert res.f == pytest.approx(prob.value(U2 @ V2.T), rel=1e-10)
+    # rank-r optimum cannot beat the full-rank optimum
+    W_full = brute_force_solution(X, Y, Om, Lx, Ly, prob.lam_s)
+    assert res.f >= prob.value(torch.as_tensor(W_full)) * (1 - 1e-9)
+
+
+def test_synthetic_1d_kernel_recovered():
+    P = make_1d_problem(n=100, n_inj=5, noise=0.1, seed=2016)
+    est = SplineConnectivity(lam=100, device="cpu", ftol=1e-10, pgtol=1e-7).fit(P.X, P.Y, P.Omega, Lx=P.Lx, Ly=P.Ly)
+    err = np.linalg.norm(est.W_ - P.W_true) / np.linalg.norm(P.W_true)
+    assert est.converged_ and (est.W_ >= 0).all()
+    assert err < 0.25, err
+    # without smoothing the same data recover far less
+    est0 = SplineConnectivity(lam=0, device="cpu", max_iter=300).fit(P.X, P.Y, P.Omega, Lx=P.Lx, Ly=P.Ly)
+    assert np.linalg.norm(est0.W_ - P.W_true) / np.linalg.norm(P.W_true) > 2 * err
+
+
+def test_regional_nnls_matches_brute_force():
+    rng = np.random.default_rng(4)
+    src = np.array(["A"] * 4 + ["B"] * 3 + ["C"] * 2)
+    tgt = np.array(["A"] * 3 + ["B"] * 4 + ["C"] * 2)
+    X = rng.uniform(0, 1, (9, 6))
+    Y = rng.uniform(0, 1, (9, 6))
+    Om = (rng.uniform(size=(9, 6)) < 0.8).astype(np.int8)
+    reg = RegionalConnectivity(src, tgt).fit(X, Y, Om)
+    # brute force: one NNLS over all 9 block values with one row per counted (voxel, injection)
+    sa, ta = sorted(set(src)), sorted(set(tgt))
+    rows, rhs = [], []
+    for i in range(9):
+        for j in range(6):
+            if Om[i, j]:
+                r = np.zeros((len(ta), len(sa)))
+                for x in range(9):
+                    r[ta.index(tgt[i]), sa.index(src[x])] += X[x, j]
+                rows.append(r.ravel())
+                rhs.append(Y[i, j])
+    w, _ = nnls(np.array(rows), np.array(rhs))
+    np.testing.assert_allclose(reg.w_, w.reshape(len(ta), len(sa)), atol=1e-8)
+    assert (reg.W_ >= 0).all() and reg.W_.shape == (9, 9)
+
+
+def test_rel_mse_known_values():
+    Y = np.arange(1.0, 7.0).reshape(3, 2)
+    Om = np.ones_like(Y)
+    assert rel_mse(Y, Y, Om) == 0
+    assert rel_mse(np.zeros_like(Y), Y, Om) == pytest.approx(2.0)
+    assert rel_mse(-Y, Y, Om) == pytest.approx(4.0)
+    assert rel_mse(2 * Y, Y, Om) == pytest.approx(2 / 5)
+    Om2 = Om.copy()
+    Om2[0, 0] = 0
+    Yh = Y.copy()
+    Yh[0, 0] = 100.0  # an excluded entry does not count
+    assert rel_mse(Yh, Y, Om2) == 0
+
+
+def test_cv_splits_never_leak_test_injections():
+    for n, k in [(10, 3), (7, 7), (28, 5)]:
+        folds = kfold_injections(n, k, seed=1)
+        tests = np.concatenate([te for _, te in folds])
+        assert sorted(tests) == list(range(n))
+        for tr, te in folds:
+            assert not set(tr) & set(te) and len(tr) + len(te) == n
+    with pytest.raises(ValueError, match="folds"):
+        kfold_injections(3, 5, seed=0)
+    # nested CV: record every training set the model sees
+    rng = np.random.default_rng(0)
+    n_inj = 9
+    Y = rng.uniform(size=(4, n_inj))
+    Om = np.ones_like(Y)
+    seen: list[np.ndarray] = []
+
+    def fit_predict(train, lam, W0):
+        seen.append(np.array(train))
+        # a "model" that predicts each voxel's mean over the training injections
+        return None, np.repeat(Y[:, train].mean(1, keepdims=True), n_inj, axis=1) * (1 + 0 * lam)
+
+    res = nested_cv(fit_predict, n_inj, [1.0, 10.0], Y, Om, np.array(["a", "a", "b", "b"]), 3, 2, seed=3)
+    outer = kfold_injections(n_inj, 3, seed=3)
+    per_outer = len(seen) // 3
+    for o, (_, te) in enumerate(outer):
+        for train in seen[o * per_outer:(o + 1) * per_outer]:
+            assert not set(train) & set(te)
+    assert len(res.test_voxel) == 3
