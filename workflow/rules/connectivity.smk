@@ -24,7 +24,13 @@ CONN_FIG = "results/connectivity/figures/{name}.{ext}"
 
 
 def _conn_figs(*names):
-    return {f"{n}_{e}": CONN_FIG.format(name=n, ext=e) for n in names for e in ("pdf", "png")}
+    """Figure outputs {name}_{pdf,png}; the PNG goes into the Snakemake report with its caption."""
+    out = {}
+    for n in names:
+        out[f"{n}_pdf"] = CONN_FIG.format(name=n, ext="pdf")
+        out[f"{n}_png"] = report(CONN_FIG.format(name=n, ext="png"), caption=f"../report/connectivity_{n}.rst",
+                                 category="connectivity")
+    return out
 
 
 rule connectivity_synthetic_1d:
