@@ -48,6 +48,14 @@ class SnakemakeRunner:
         return proc
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Unit tests use tiny tensors: one torch thread avoids oversubscribing shared cores."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture
 def snakemake_run(tmp_path: Path) -> SnakemakeRunner:
     """A runner for Snakemake in a fresh copy of the workflow under ``tmp_path``."""

@@ -147,8 +147,8 @@ rule sampling_figure:
     input:
         unpack(_sampling_figure_inputs),
     output:
-        pdf=report("results/sampling/figures/{fig}.pdf", caption="../report/sampling_{fig}.rst", category="sampling"),
-        png="results/sampling/figures/{fig}.png",
+        pdf="results/sampling/figures/{fig}.pdf",
+        png=report("results/sampling/figures/{fig}.png", caption="../report/sampling_{fig}.rst", category="sampling"),
     wildcard_constraints:
         fig="|".join(SAMPLING_FIGURES),
     params:
