@@ -34,6 +34,7 @@ def fig_cv_table(table) -> object:
             for x_, v in zip(xs + off, vals):
                 ax.text(x_, v, f"{100 * v:.0f}%", ha="center", va="bottom", fontsize=7)
         ax.set_xticks(xs, models)
+        ax.set_xlabel("model")
         ax.set_title(f"{res} resolution")
     axes[0].set_ylabel("relative MSE")
     axes[0].legend(frameon=False)
