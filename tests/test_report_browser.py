@@ -67,6 +67,7 @@ def test_report_in_headless_chromium(tiny_run, tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(html.as_uri())
         page.wait_for_selector("text=headline claims hold", timeout=30000)
+        page.evaluate("window.scrollTo(0, 0)")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report_front_page.png"), full_page=True)
         menu = page.inner_text("body")

@@ -71,8 +71,11 @@ def _rst_escape(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("*", "\\*").replace("`", "\\`").replace("\n", " ")
 
 
-def _rst_table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = [".. list-table::", "   :header-rows: 1", ""]
+def _rst_table(header: list[str], rows: list[list[Any]], widths: list[int] | None = None) -> str:
+    lines = [".. list-table::", "   :header-rows: 1"]
+    if widths:
+        lines.append("   :widths: " + " ".join(str(w) for w in widths))
+    lines.append("")
     for row in [header] + rows:
         lines.append("   * - " + _rst_escape(row[0]))
         lines += [f"     - {_rst_escape(c)}" for c in row[1:]]
@@ -94,7 +97,8 @@ def front_page(claims: pd.DataFrame, prov: dict[str, Any], description: str) -> 
         for r in claims.itertuples()
     ]
     if rows:
-        parts.append(_rst_table(["paper", "claim", "measured", "test", "expected", "holds"], rows))
+        parts.append(_rst_table(["paper", "claim", "measured", "test", "expected", "holds"], rows,
+                                widths=[12, 58, 9, 6, 9, 6]))
     parts.append("Provenance\n----------\n")
     prov_rows = [["git commit", prov["git_commit"]], ["python", prov["python"]], ["platform", prov["platform"]]]
     prov_rows += [[k, v] for k, v in prov["packages"].items()]

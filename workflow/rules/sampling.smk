@@ -148,7 +148,7 @@ rule sampling_figure:
         unpack(_sampling_figure_inputs),
     output:
         pdf="results/sampling/figures/{fig}.pdf",
-        png=report("results/sampling/figures/{fig}.png", caption="../report/sampling_{fig}.rst", category="sampling"),
+        png=report("results/sampling/figures/{fig}.png", caption="../report/sampling_figure.rst", category="sampling"),
     wildcard_constraints:
         fig="|".join(SAMPLING_FIGURES),
     params:
