@@ -70,7 +70,7 @@ def matrices_figure(weights: np.ndarray, attention: np.ndarray, granger: np.ndar
     ax.set_xlabel("network size N")
     ax.set_ylabel("test R$^2$ (next step)")
     ax.set_title("forecast on test data")
-    ax.legend(frameon=False, loc="center left", fontsize=7)
+    ax.legend(frameon=False, loc="center right", bbox_to_anchor=(1.0, 0.35), fontsize=7)
     fig.suptitle(title, fontsize=9)
     return fig
 
