@@ -72,8 +72,9 @@ class SplineConnectivity:
             U, V, res = solve_lowrank(prob, int(self.rank), U0, V0, seed=self.seed, max_iter=self.lowrank_max_iter,
                                       ftol=self.ftol, log_every=self.log_every)
             self.U_, self.V_ = U.double().cpu().numpy(), V.double().cpu().numpy()
-            self.W_ = self.U_ @ self.V_.T
-        prob64 = Problem.build(X, Y, Omega, Lx, Ly, self.lam, dtype=torch.float64, device="cpu")
+            # W = U V^T only where it fits comfortably; whole-brain sizes keep the factors only
+            self.W_ = self.U_ @ self.V_.T if self.U_.shape[0] * self.V_.shape[0] <= 2e8 else None
+        prob64 = Problem.build(X, Y, Omega, Lx, Ly, self.lam, dtype=torch.float64, device="cpu") if self.rank is None else None
         self.objective_ = prob64.value(torch.as_tensor(self.W_)) if self.rank is None else res.f
         self.n_iter_, self.converged_, self.seconds_ = res.n_iter, res.converged, res.seconds
         self.history_ = res.history
@@ -96,4 +97,6 @@ class SplineConnectivity:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted projection densities W X (target voxels x injections)."""
+        if self.W_ is None:  # low rank, never formed: U (V^T X)
+            return self.U_ @ (self.V_.T @ np.asarray(X, float))
         return self.W_ @ np.asarray(X, float)
