@@ -213,3 +213,20 @@ def test_cv_splits_never_leak_test_injections():
         for train in seen[o * per_outer:(o + 1) * per_outer]:
             assert not set(train) & set(te)
     assert len(res.test_voxel) == 3
+
+
+def test_memory_guard_stops_a_full_rank_fit_too_big_for_the_limit():
+    from neurorepro.connectivity.data import ConnectivityData
+    from neurorepro.connectivity.pipeline import check_fit_memory, full_rank_fit_bytes
+    from neurorepro.runtime import MemoryBudgetError
+
+    # the paper's 7,497 voxels: 8 copies of W plus two eigenbases in float64 is about 5 GiB
+    assert full_rank_fit_bytes(7497, 7497) / 2**30 == pytest.approx(8 * 7497**2 * 8 / 2**30 + 4 * 7497**2 * 8 / 2**30)
+    n = 50
+    data = ConnectivityData(X=np.zeros((n, 2)), Y=np.zeros((n, 2)), Omega=np.ones((n, 2)),
+                            source_coord=np.zeros((n, 3)), target_coord=np.zeros((n, 3)),
+                            source_area=np.array(["VISp"] * n), target_area=np.array(["VISp"] * n),
+                            experiment_id=np.arange(2), W_true=None, attrs={})
+    assert check_fit_memory(data, "float64", 1.0) < 1.0
+    with pytest.raises(MemoryBudgetError, match=r"full-rank connectivity fit \(50 target x 50 source.*memory_limit_gb=1e-06"):
+        check_fit_memory(data, "float64", 1e-6)

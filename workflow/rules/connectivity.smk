@@ -70,6 +70,7 @@ rule connectivity_cv:
         model=CONN_MODEL,
         seed=config["seed"],
         device=config["device"],
+        memory_limit_gb=config["memory_limit_gb"],
     log:
         "logs/connectivity/connectivity_cv.log",
     benchmark:
@@ -97,6 +98,7 @@ rule connectivity_fit:
         model=CONN_MODEL,
         seed=config["seed"],
         device=config["device"],
+        memory_limit_gb=config["memory_limit_gb"],
     log:
         "logs/connectivity/connectivity_fit.log",
     benchmark:

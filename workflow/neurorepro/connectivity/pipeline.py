@@ -27,6 +27,27 @@ LOG = logging.getLogger("neurorepro.connectivity")
 PAPER_1D = {"full": 0.111, "lowrank": 0.096}  # Harris et al. 2016, §4
 
 
+def full_rank_fit_bytes(n_x: int, n_y: int, dtype: str = "float64") -> float:
+    """Memory a full-rank fit needs: ~8 copies of W (iterate, gradient, CG vectors, warm
+    start, best fit) plus the two Laplacian eigenbases (n_x^2 + n_y^2), at ``dtype``."""
+    itemsize = 4 if dtype == "float32" else 8
+    return float(itemsize) * (8.0 * n_x * n_y + 2.0 * (n_x**2 + n_y**2))
+
+
+def check_fit_memory(data: ConnectivityData, dtype: str, limit_gb: float) -> float:
+    """Stop before a full-rank fit that would not fit in ``memory_limit_gb``; return GiB needed."""
+    from ..runtime import check_memory
+
+    n_x, n_y = data.X.shape[0], data.Y.shape[0]
+    return check_memory(
+        full_rank_fit_bytes(n_x, n_y, dtype), limit_gb,
+        what=f"the full-rank connectivity fit ({n_y} target x {n_x} source voxels, {dtype})",
+        hint="use fewer areas or a coarser connectivity.resolution, set connectivity.model.dtype: float32, "
+             "or run on a machine with more memory and raise memory_limit_gb; the low-rank path "
+             "(connectivity.model.rank) needs only O((n_x+n_y) r)",
+    )
+
+
 def rel_err(W: np.ndarray, W_true: np.ndarray) -> float:
     """||W - W_true||_F / ||W_true||_F."""
     return float(np.linalg.norm(W - W_true) / np.linalg.norm(W_true))
