@@ -195,3 +195,20 @@ def test_planting_layer_not_in_the_cnn_names_the_config_key(tmp_path):
     template = np.zeros((2, 10, 12), np.uint8)
     with pytest.raises(ValueError, match="mouse_vs_cnn.embedded.planted_layers.*conv5_3"):
         pipeline.planting_features(template, str(tmp_path / "m.pt"), ["conv5_3"], False, 2, None, 0, "cpu")
+
+
+
+def test_cnn_features_memory_guard(tmp_path):
+    import xarray as xr
+
+    from neurorepro.runtime import MemoryBudgetError
+
+    cnn.save_model(cnn.TaskCNN("small", "random", 32, seed=0).fit(), tmp_path / "m.pt")
+    model, _ = cnn.load_model(str(tmp_path / "m.pt"), "cpu")
+    per_image = cnn.largest_layer_size(model, torch.zeros(1, 3, 32, 32))
+    assert per_image >= 32 * 32  # the first conv layer keeps the full 32 x 32 grid
+    xr.Dataset({"template": (("image", "y", "x"), np.zeros((4, 10, 12), np.uint8))}).to_netcdf(tmp_path / "s.nc")
+    ds = pipeline.cnn_rsms(str(tmp_path / "s.nc"), str(tmp_path / "m.pt"), False, 2, "cpu", memory_limit_gb=1.0)
+    assert ds["rsm"].shape[1:] == (4, 4)
+    with pytest.raises(MemoryBudgetError, match=r"CNN features of 4 images.*memory_limit_gb=1e-09"):
+        pipeline.cnn_rsms(str(tmp_path / "s.nc"), str(tmp_path / "m.pt"), False, 2, "cpu", memory_limit_gb=1e-9)

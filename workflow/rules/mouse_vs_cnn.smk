@@ -112,6 +112,7 @@ rule mouse_vs_cnn_cnn_rsm:
         warp=MVC["warp"],
         batch_size=MVC_CNN["batch_size"],
         device=config["device"],
+        memory_limit_gb=config["memory_limit_gb"],
     log:
         "logs/mouse_vs_cnn/mouse_vs_cnn_cnn_rsm_{mvc_weights}.log",
     benchmark:

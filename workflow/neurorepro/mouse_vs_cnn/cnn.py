@@ -251,6 +251,12 @@ def _stream(model: VGGLike, x: torch.Tensor, batch_size: int, device, last: int 
 
 
 @torch.no_grad()
+def largest_layer_size(model: VGGLike, x: torch.Tensor, device="cpu") -> int:
+    """Units of the largest conv/pool layer for one input image (``x[:1]``)."""
+    return max(acts[0].numel() for _, acts in _stream(model, x[:1], 1, device))
+
+
+@torch.no_grad()
 def layer_rsms(model: VGGLike, x: torch.Tensor, batch_size: int = 16, device="cpu") -> tuple[list[str], np.ndarray]:
     """RSM (Pearson between images across units) of every conv/pool layer: ``(n_layers, n, n)``.
 

@@ -147,13 +147,25 @@ def build_responses(manifest: str, experiments: pd.DataFrame, out_dir: str, stim
     return idx
 
 
-def cnn_rsms(stimuli_path: str, model_path: str, warp: bool, batch_size: int, device) -> xr.Dataset:
-    """RSM of every conv/pool layer of the model for the natural scenes as the mouse saw them."""
-    from neurorepro.mouse_vs_cnn.cnn import layer_rsms, load_model
+def cnn_rsms(stimuli_path: str, model_path: str, warp: bool, batch_size: int, device,
+             memory_limit_gb: float | None = None) -> xr.Dataset:
+    """RSM of every conv/pool layer of the model for the natural scenes as the mouse saw them.
+
+    With ``memory_limit_gb``, the activations of the largest layer for all images (held at
+    once, twice: the layer and its centred copy) are estimated first from one image, and
+    the step stops with advice when they would not fit.
+    """
+    from neurorepro.mouse_vs_cnn.cnn import largest_layer_size, layer_rsms, load_model
+    from neurorepro.runtime import check_memory
 
     model, meta = load_model(model_path, device)
     template = xr.open_dataset(stimuli_path)["template"].values
     x = _cnn_inputs(template, meta["input_size"], warp)
+    if memory_limit_gb is not None:
+        per_image = largest_layer_size(model, x, device)
+        check_memory(2 * 4 * per_image * x.shape[0], memory_limit_gb,
+                     what=f"CNN features of {x.shape[0]} images ({meta['arch']}, {meta['input_size']} px)",
+                     hint="lower mouse_vs_cnn.cnn.input_size or run on a machine with more memory")
     names, mats = layer_rsms(model, x, batch_size, device)
     return xr.Dataset({"rsm": (("layer", "image", "image_b"), mats)},
                       coords={"layer": names, "image": np.arange(mats.shape[1]), "image_b": np.arange(mats.shape[1])},
