@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neurorepro.io import write_text
+
 COMPARISONS = ("<", "<=", ">", ">=", "within")
 
 
@@ -67,11 +69,7 @@ class Claim:
 
 def write_claims(path: str | Path, claims: list[Claim]) -> None:
     """Write ``claims`` to ``path`` as a JSON list (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps([c.to_dict() for c in claims], indent=2, allow_nan=True) + "\n")
-    tmp.replace(path)
+    write_text(json.dumps([c.to_dict() for c in claims], indent=2, allow_nan=True) + "\n", path)
 
 
 def read_claims(path: str | Path) -> list[dict[str, Any]]:

@@ -32,10 +32,15 @@ def write_tsv(df: pd.DataFrame, path: str | Path, **kw: Any) -> None:
     tmp.replace(path)
 
 
-def write_json(obj: Any, path: str | Path) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
+def write_text(text: str, path: str | Path) -> None:
+    """Write ``text`` to ``path``, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp(path)
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    tmp.write_text(text)
     tmp.replace(path)
+
+
+def write_json(obj: Any, path: str | Path) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    write_text(json.dumps(obj, indent=2, default=str) + "\n", path)
