@@ -72,9 +72,8 @@ def _numbers_equal(a, b, rtol: float) -> None:
                                           check_exact=rtol == 0, rtol=rtol or 1e-5)
 
 
-TINY_CONNECTIVITY = {"connectivity": {"embedded": {"n_ap": 8, "n_ml": 6, "n_injections": 12}, "model": {
-    "lambdas": [1, 100], "rank": 4, "cv_outer_folds": 2, "cv_inner_folds": 2, "lowrank_max_iter": 50,
-    "synthetic_1d": {"n": 60, "n_injections": 5, "noise": 0.1, "lambda": 100, "rank": 5}, "n_map_sources": 2}}}
+# the connectivity workflow test's own tiny config (also the connectivity section of tests/tiny.yaml)
+from test_connectivity_workflow import TINY as TINY_CONNECTIVITY  # noqa: E402
 
 
 @pytest.mark.workflow

@@ -8,7 +8,7 @@ the front page is saved to test-artifacts/report_front_page.png.
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import zipfile
 from pathlib import Path
 
@@ -53,8 +53,6 @@ def test_report_in_headless_chromium(tiny_run, tmp_path):
         z.extractall(tmp_path)
     html = next(tmp_path.rglob("report.html"))
     text = html.read_text()
-    import re
-
     images = sorted(set(re.findall(r'"data_uri": "(data/raw/[^"]+\.(?:png|svg))"', text)))
     assert len(images) >= 2 * len(PAPERS), images  # at least two figures per paper
     for rel in images:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import REPO
+from conftest import REPO, SnakemakeRunner, copy_workflow
 
 SLURM_DIR = REPO / "tests" / "slurm"
 TARGET = "connectivity_data"
@@ -53,8 +53,6 @@ def test_target_through_slurm_equals_local_run(slurm_cluster, snakemake_run, tmp
         assert f"Allocate JobId={jid} " in ctld and f"JobId={jid} WEXITSTATUS 0" in ctld, ctld[-2000:]
 
     # the same target run locally gives the same numbers
-    from conftest import SnakemakeRunner, copy_workflow
-
     local = SnakemakeRunner(copy_workflow(tmp_path / "local"))
     local(TARGET)
     rel = Path("results/connectivity/data.nc")
