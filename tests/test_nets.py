@@ -74,7 +74,7 @@ def test_resnet_layers_match_forward_in_eval_mode():
     assert layers["block2"].shape == (5, 8 * 4 * 4)  # second stage halves 8x8 to 4x4
     assert torch.allclose(layers["output"], net(x), atol=1e-6)
     with pytest.raises(ValueError, match="model kind"):
-        build_model("vgg", (1, 8, 8), 10)
+        build_model("transformer", (1, 8, 8), 10)
 
 
 def _train(digits, epochs=8, seed=0, **kw):

@@ -1,6 +1,6 @@
 """Small networks whose every layer's activations can be read out.
 
-Both models follow one interface:
+Every model follows one interface:
 
 - ``model(x)`` returns the class logits;
 - ``model.layers(x)`` returns an ordered ``dict`` ``{layer name: activations}``, each
@@ -19,7 +19,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "DeepNet", "ResNet", "build_model"]
+__all__ = ["ACTIVATIONS", "DeepNet", "ResNet", "VGG", "VGG11", "build_model"]
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -182,13 +182,125 @@ class ResNet(nn.Module):
         return self.readout(h.mean(dim=(2, 3)))
 
 
-def build_model(kind: str, input_shape: Sequence[int], n_classes: int, **kwargs) -> nn.Module:
-    """Build ``"deepnet"`` or ``"resnet"`` for inputs of shape ``(C, H, W)``.
+#: VGG-11 ("configuration A" of Simonyan & Zisserman 2015) for 32x32 inputs: the conv
+#: widths, ``"M"`` = 2x2 max-pooling. After five poolings a 32x32 image is 1x1x512.
+VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
 
-    ``kwargs`` go to the model's constructor (``widths``, ``activation``, ...).
+
+class VGG(nn.Module):
+    """VGG-style convolutional network: 3x3 conv (+BN) + activation blocks with 2x2
+    max-pooling, then a fully connected head.
+
+    Parameters
+    ----------
+    input_shape : ``(C, H, W)`` of the inputs (the head's input size follows from it).
+    n_classes : number of outputs.
+    cfg : conv widths in order, ``"M"`` for a 2x2 max-pool (stride 2); default
+        :data:`VGG11`. Every conv is 3x3, stride 1, zero padding 1 (keeps H, W).
+    head_widths : hidden widths of the fully connected head (``()``: one linear
+        readout from the flattened features, as in the common CIFAR VGGs).
+    activation : nonlinearity after every conv and hidden linear layer.
+    batch_norm : BatchNorm2d after every conv (use ``model.eval()`` for per-sample maps).
+    init_scale : factor on the default-initialised weights and biases.
+
+    Attributes: ``features`` (``nn.Sequential`` of Conv2d / BatchNorm2d / activation /
+    MaxPool2d), then the head with the same names as :class:`DeepNet`: ``hidden``
+    (``ModuleList`` of Linear), ``act`` and ``readout``. ``features_flat(x)`` is the
+    input of the first linear layer. Recorded layers: ``input``, ``conv1``..``convK``
+    (after the activation), ``pool1``..``poolP``, ``hidden1``..``hiddenJ``, ``output``.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        n_classes: int,
+        cfg: Sequence[int | str] = VGG11,
+        head_widths: Sequence[int] = (),
+        activation: str = "relu",
+        batch_norm: bool = False,
+        init_scale: float = 1.0,
+    ):
+        super().__init__()
+        if len(input_shape) != 3:
+            raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
+        c, h, w = (int(v) for v in input_shape)
+        cfg = [v if v == "M" else int(v) for v in cfg]
+        if not any(v != "M" for v in cfg):
+            raise ValueError(f"cfg needs at least one conv width, got {cfg}")
+        if any(v != "M" and v < 1 for v in cfg):
+            raise ValueError(f"conv widths must be >= 1, got {cfg}")
+        head_widths = [int(v) for v in head_widths]
+        if any(v < 1 for v in head_widths) or n_classes < 1:
+            raise ValueError(f"head widths and n_classes must be >= 1, got {head_widths}, {n_classes}")
+        self.input_shape, self.n_classes, self.cfg = (c, h, w), int(n_classes), cfg
+        self.head_widths, self.activation, self.batch_norm = head_widths, activation, bool(batch_norm)
+        mods: list[nn.Module] = []
+        self._names: list[str] = []
+        n_conv = n_pool = 0
+        for v in cfg:
+            if v == "M":
+                if h < 2 or w < 2:
+                    raise ValueError(f"cfg {cfg} pools a {h}x{w} map: too many 'M' for input {tuple(input_shape)}")
+                mods.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+                n_pool += 1
+                self._names.append(f"pool{n_pool}")
+            else:
+                mods.append(nn.Conv2d(c, v, 3, padding=1))
+                if batch_norm:
+                    mods.append(nn.BatchNorm2d(v))
+                mods.append(_activation(activation))
+                c = v
+                n_conv += 1
+                self._names.append(f"conv{n_conv}")
+        self.features = nn.Sequential(*mods)
+        self.n_features = c * h * w
+        sizes = [self.n_features, *head_widths]
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.act = nn.ModuleList(_activation(activation) for _ in head_widths)
+        self.readout = nn.Linear(sizes[-1], self.n_classes)
+        _scale_init(self, init_scale)
+
+    @property
+    def layer_names(self) -> list[str]:
+        return ["input", *self._names, *[f"hidden{i + 1}" for i in range(len(self.head_widths))], "output"]
+
+    def features_flat(self, x: torch.Tensor) -> torch.Tensor:
+        """The flattened conv features: the input of the first linear layer."""
+        return self.features(x).flatten(1)
+
+    def _head(self, h: torch.Tensor, out: "OrderedDict[str, torch.Tensor] | None" = None) -> torch.Tensor:
+        for i, (lin, act) in enumerate(zip(self.hidden, self.act)):
+            h = act(lin(h))
+            if out is not None:
+                out[f"hidden{i + 1}"] = h
+        return self.readout(h)
+
+    def layers(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+        n = x.shape[0]
+        out: OrderedDict[str, torch.Tensor] = OrderedDict(input=x.reshape(n, -1))
+        h, k = x, 0
+        for m in self.features:
+            h = m(h)
+            if isinstance(m, (nn.MaxPool2d, *ACTIVATIONS.values())):  # end of a conv block or a pool
+                out[self._names[k]] = h.reshape(n, -1)
+                k += 1
+        out["output"] = self._head(h.flatten(1), out)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._head(self.features_flat(x))
+
+
+def build_model(kind: str, input_shape: Sequence[int], n_classes: int, **kwargs) -> nn.Module:
+    """Build ``"deepnet"``, ``"resnet"`` or ``"vgg"`` for inputs of shape ``(C, H, W)``.
+
+    ``kwargs`` go to the model's constructor (``widths``, ``activation``, ``cfg``, ...).
     """
     if kind == "deepnet":
         return DeepNet(math.prod(input_shape), n_classes=n_classes, **kwargs)
     if kind == "resnet":
         return ResNet(int(input_shape[0]), n_classes=n_classes, **kwargs)
-    raise ValueError(f"unknown model kind {kind!r}; choose 'deepnet' or 'resnet'")
+    if kind == "vgg":
+        return VGG(tuple(input_shape), n_classes=n_classes, **kwargs)
+    raise ValueError(f"unknown model kind {kind!r}; choose 'deepnet', 'resnet' or 'vgg'")
