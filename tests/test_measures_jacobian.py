@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from neurorepro.measures.jacobian import (
+    conv2d_operator_norm,
+    conv2d_operator_norm_bound,
     gradient_norm_sharpness,
     input_jacobian,
     jacobian_measures,
@@ -98,3 +100,66 @@ def test_parameter_jacobian_norms_match_per_output_backward():
     assert gradient_norm_sharpness(net, x) == pytest.approx(float(torch.sqrt(total.mean())))
     # the bias of the readout gets d f_j / d b_j = e_j: squared norm K per sample
     torch.testing.assert_close(sq["2.bias"], torch.full((6,), 3.0))
+
+
+def _conv_matrix(W, input_shape, **kw):
+    """The explicit matrix of x -> conv2d(x, W) on inputs of ``input_shape`` (brute force)."""
+    n = math.prod(input_shape)
+    f = lambda v: torch.nn.functional.conv2d(v.reshape(1, *input_shape), W, **kw).reshape(-1)  # noqa: E731
+    return torch.autograd.functional.jacobian(f, torch.zeros(n))
+
+
+@pytest.mark.parametrize(
+    "c_in,c_out,hw,k,kw",
+    [(2, 3, (5, 6), 3, {"padding": 1}), (3, 4, (7, 7), 3, {"padding": 1, "stride": 2}),
+     (1, 2, (6, 5), 2, {}), (2, 2, (4, 4), 3, {"padding": (0, 1)}), (4, 4, (6, 6), 3, {"padding": 2, "dilation": 2}),
+     (4, 6, (5, 5), 3, {"padding": 1, "groups": 2})],
+)
+def test_conv_operator_norm_matches_the_explicit_matrix(c_in, c_out, hw, k, kw):
+    g = torch.Generator().manual_seed(c_in * 10 + c_out)
+    W = torch.randn(c_out, c_in // kw.get("groups", 1), k, k, generator=g)
+    shape = (c_in, *hw)
+    exact = float(torch.linalg.matrix_norm(_conv_matrix(W, shape, **kw), ord=2))
+    r = conv2d_operator_norm(W, shape, n_iter=5000, **kw)
+    assert r.converged
+    assert r.norm == pytest.approx(exact, rel=1e-6)
+    assert r.norm <= exact * (1 + 1e-12)  # power iteration approaches from below
+    if kw.get("stride", 1) == 1 and kw.get("dilation", 1) == 1 and kw.get("groups", 1) == 1:
+        ub = conv2d_operator_norm_bound(W, shape, padding=kw.get("padding", 0))
+        assert exact <= ub * (1 + 1e-12)
+
+
+def test_conv_norm_bound_is_exact_for_a_circular_convolution_and_a_delta_kernel():
+    # the bound is the norm of the circular convolution on the padded grid: check that against brute force
+    g = torch.Generator().manual_seed(7)
+    W = torch.randn(3, 2, 3, 3, generator=g)
+    n = (6, 6)  # H + 2p for a 4x4 input with padding 1
+    circ = lambda v: torch.nn.functional.conv2d(  # noqa: E731
+        torch.nn.functional.pad(v.reshape(1, 2, *n), (1, 1, 1, 1), mode="circular"), W).reshape(-1)
+    C = torch.autograd.functional.jacobian(circ, torch.zeros(2 * 36))
+    assert conv2d_operator_norm_bound(W, (2, 4, 4), padding=1) == pytest.approx(float(torch.linalg.matrix_norm(C, ord=2)))
+    delta = torch.zeros(1, 1, 3, 3)
+    delta[0, 0, 1, 1] = -2.5
+    assert conv2d_operator_norm_bound(delta, (1, 5, 5), padding=1) == pytest.approx(2.5)
+    assert conv2d_operator_norm(delta, (1, 5, 5), padding=1).norm == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="input_shape"):
+        conv2d_operator_norm_bound(W, (3, 4, 4), padding=1)
+
+
+def test_vgg_input_jacobian_matches_autograd():
+    from neurorepro.nets import VGG
+
+    torch.manual_seed(0)
+    net = VGG((3, 8, 8), 4, cfg=[5, "M", 6, "M"], head_widths=[7], activation="tanh", batch_norm=True).eval()
+    for mod in net.modules():  # non-trivial eval-mode statistics
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.normal_()
+            mod.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(5, 3, 8, 8)
+    J = input_jacobian(net, x, chunk_size=2)
+    assert J.shape == (5, 4, 192)
+    for i in range(5):
+        ref = torch.autograd.functional.jacobian(lambda z: net(z[None])[0], x[i]).reshape(4, -1)
+        torch.testing.assert_close(J[i], ref)
+    sv = jacobian_singular_values(J)
+    torch.testing.assert_close(sv[:, 0], torch.linalg.matrix_norm(J, ord=2))
