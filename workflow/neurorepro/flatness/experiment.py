@@ -1,4 +1,4 @@
-"""One run of the sweep: train an MLP with plain SGD on MSE, measure every snapshot."""
+"""One run of the sweep: train an MLP or a VGG with plain SGD on MSE, measure every snapshot."""
 from __future__ import annotations
 
 import logging
