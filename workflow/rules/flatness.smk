@@ -1,43 +1,68 @@
 # Chen, Recanatesi & Shea-Brown 2023, A simple connection from loss flatness to
 # compressed representations in neural networks.
-# run (per lr x batch size x seed: train with plain SGD on MSE, measure snapshots)
-# -> collect (tables, correlations) -> figures ; claims.
+# run (per experiment x lr x batch size x seed: train with plain SGD on MSE, measure
+# snapshots) -> collect (tables, correlations) -> figures ; claims.
+# Experiments: `flatness.experiments` maps a name to overrides of the section's keys
+# (demo: `mlp` on digits; paper adds `vgg`, VGG-11 on two CIFAR-10 classes); null drops one.
 
 FLAT = section("flatness")
 FLAT_DIR = "results/flatness"
+
+
+def _flat_experiments(sec):
+    base = {k: v for k, v in sec.items() if k != "experiments"}
+    out = {}
+    for name, over in sec["experiments"].items():
+        if over is None:  # `name: null` removes an experiment (e.g. from the paper block)
+            continue
+        e = copy.deepcopy(base)
+        update_config(e, copy.deepcopy(over))
+        out[name] = e
+    if not out:
+        raise ValueError("config flatness.experiments: every experiment is null; keep at least one")
+    return out
+
+
+FLAT_EXPS = _flat_experiments(FLAT)
 FLAT_RUNS = [
-    f"{FLAT_DIR}/runs/lr{lr:g}_bs{int(bs)}_seed{s}.tsv"
-    for lr in FLAT["lrs"]
-    for bs in FLAT["batch_sizes"]
-    for s in range(FLAT["n_seeds"])
+    f"{FLAT_DIR}/runs/{exp}/lr{lr:g}_bs{int(bs)}_seed{s}.tsv"
+    for exp, e in FLAT_EXPS.items()
+    for lr in e["lrs"]
+    for bs in e["batch_sizes"]
+    for s in range(e["n_seeds"])
 ]
 FLAT_FIGS = ["over_training", "correlations"]
+FLAT_MEASURE_KEYS = ("hessian_iters", "hessian_tol", "hessian_method", "trace_samples", "volume_k", "chunk_size", "dtype")
+
+
+def _flat_model(e):
+    if e["arch"] == "vgg":
+        return {"model_kind": "vgg", "model_kwargs": {**e["vgg"], "activation": e["activation"]}}
+    return {"model_kind": "deepnet", "model_kwargs": {"widths": e["widths"], "activation": e["activation"]}}
 
 
 rule flatness_run:
     wildcard_constraints:
+        exp=r"[A-Za-z][A-Za-z0-9_]*",
         lr=r"[0-9.eE+-]+",
         bs=r"[0-9]+",
         seed=r"[0-9]+",
     output:
-        f"{FLAT_DIR}/runs/lr{{lr}}_bs{{bs}}_seed{{seed}}.tsv",
+        f"{FLAT_DIR}/runs/{{exp}}/lr{{lr}}_bs{{bs}}_seed{{seed}}.tsv",
     params:
-        data={k: FLAT[k] for k in ("dataset", "classes", "n_train", "n_test")},
+        data=lambda wc: {k: FLAT_EXPS[wc.exp][k] for k in ("dataset", "classes", "n_train", "n_test")},
         data_root=resources_path("datasets"),
-        train={
-            "epochs": FLAT["epochs"],
-            "n_snapshots": FLAT["n_snapshots"],
-            "n_probe": FLAT["n_probe"],
-            "model_kind": "deepnet",
-            "model_kwargs": {"widths": FLAT["widths"], "activation": FLAT["activation"]},
+        train=lambda wc: {
+            **{k: FLAT_EXPS[wc.exp][k] for k in ("epochs", "n_snapshots", "n_probe")},
+            **_flat_model(FLAT_EXPS[wc.exp]),
         },
-        measure={k: FLAT[k] for k in ("hessian_iters", "hessian_tol", "hessian_method", "trace_samples", "volume_k", "chunk_size", "dtype")},
+        measure=lambda wc: {k: FLAT_EXPS[wc.exp][k] for k in FLAT_MEASURE_KEYS},
         base_seed=config["seed"],
         device=config["device"],
     log:
-        "logs/flatness/flatness_run_lr{lr}_bs{bs}_seed{seed}.log",
+        "logs/flatness/flatness_run_{exp}_lr{lr}_bs{bs}_seed{seed}.log",
     benchmark:
-        "benchmarks/flatness/flatness_run_lr{lr}_bs{bs}_seed{seed}.tsv"
+        "benchmarks/flatness/flatness_run_{exp}_lr{lr}_bs{bs}_seed{seed}.tsv"
     threads: 1
     resources:
         mem_mb=2000 if SCALE == "demo" else 16000,

@@ -1,7 +1,7 @@
 """Rule flatness_collect: gather the runs into one table; final snapshots; correlations across runs."""
 import pandas as pd
 
-from neurorepro.flatness.analysis import correlation_table, final_rows
+from neurorepro.flatness.analysis import correlation_table, final_rows, run_keys
 from neurorepro.io import write_tsv
 from neurorepro.runtime import get_logger
 
@@ -12,7 +12,7 @@ measures["diverged"] = measures["diverged"].astype(bool)
 final = final_rows(measures)
 corr = correlation_table(final)
 log.info("%d runs (%d diverged), %d measured points", len(snakemake.input),
-         int(measures.groupby(["lr", "batch_size", "seed"])["diverged"].any().sum()), len(measures))
+         int(measures.groupby(run_keys(measures))["diverged"].any().sum()), len(measures))
 log.info("correlations:\n%s", corr.to_string())
 write_tsv(measures, snakemake.output.measures)
 write_tsv(final, snakemake.output.final)

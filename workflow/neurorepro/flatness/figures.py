@@ -6,7 +6,7 @@ import matplotlib.ticker  # noqa: F401
 import numpy as np
 import pandas as pd
 
-from neurorepro.flatness.analysis import final_rows, finished, spearman
+from neurorepro.flatness.analysis import experiments, final_rows, finished, of_experiment, spearman
 from neurorepro.plotting import new_figure
 
 LABELS = {
@@ -34,42 +34,55 @@ def _colours(values, cmap: str) -> dict:
 def over_training(measures: pd.DataFrame):
     """Sharpness, MLS (with bound), volume (with bound) and local dimensionality vs epoch.
 
-    Top row coloured by learning rate, bottom row by batch size; each line is one
-    (lr, batch size) averaged over seeds; dashed lines are the bounds (gradient-norm form).
+    Per experiment two rows: coloured by learning rate, then by batch size; each line is
+    one (lr, batch size) averaged over seeds; dashed lines are the bounds (gradient-norm
+    form, min over probes).
     """
-    ok = finished(measures)
-    mean = ok.groupby(["lr", "batch_size", "epoch"], as_index=False).mean(numeric_only=True)
+    names = experiments(measures)
     cols = [("sharpness", None), ("mls", "mls_bound"), ("volume", "volume_bound"), ("local_dim", None)]
-    fig, axes = new_figure(2, len(cols), width=2.9, height=2.4)
-    for row, (key, cmap, name) in enumerate((("lr", "viridis", "lr"), ("batch_size", "plasma", "batch"))):
-        colours = _colours(mean[key], cmap)
-        for (lr, bs), g in mean.groupby(["lr", "batch_size"]):
-            c = colours[lr if key == "lr" else bs]
-            for ax, (m, b) in zip(axes[row], cols):
-                ax.plot(g["epoch"], g[m], color=c, lw=1.2, marker=".", ms=3)
-                if b is not None:
-                    ax.plot(g["epoch"], g[b], color=c, lw=0.9, ls="--", alpha=0.8)
-        for ax, (m, b) in zip(axes[row], cols):
-            ax.set_xscale("log")
-            ax.set_xlabel("epoch")
-            ax.set_ylabel(LABELS[m] + (" (--- bound)" if b else ""))
-        axes[row][1].set_yscale("log")
-        axes[row][1].yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
-        axes[row][1].yaxis.set_minor_formatter(mpl.ticker.FuncFormatter(_one_two_five))
-        handles = [mpl.lines.Line2D([], [], color=c, lw=1.5, label=f"{name} {v:g}") for v, c in colours.items()]
-        axes[row][0].legend(handles=handles, frameon=False, fontsize=7)
-    axes[0][0].set_title("coloured by learning rate", loc="left")
-    axes[1][0].set_title("coloured by batch size", loc="left")
+    fig, axes = new_figure(2 * len(names), len(cols), width=2.9, height=2.4)
+    axes = np.asarray(axes).reshape(2 * len(names), len(cols))
+    for e, name in enumerate(names):
+        ok = finished(of_experiment(measures, name))
+        mean = ok.groupby(["lr", "batch_size", "epoch"], as_index=False).mean(numeric_only=True)
+        for r, (key, cmap, label) in enumerate((("lr", "viridis", "lr"), ("batch_size", "plasma", "batch"))):
+            row = axes[2 * e + r]
+            colours = _colours(mean[key], cmap)
+            for (lr, bs), g in mean.groupby(["lr", "batch_size"]):
+                c = colours[lr if key == "lr" else bs]
+                for ax, (m, b) in zip(row, cols):
+                    ax.plot(g["epoch"], g[m], color=c, lw=1.2, marker=".", ms=3)
+                    if b is not None:
+                        ax.plot(g["epoch"], g[b], color=c, lw=0.9, ls="--", alpha=0.8)
+            for ax, (m, b) in zip(row, cols):
+                ax.set_xscale("log")
+                ax.set_xlabel("epoch")
+                ax.set_ylabel(LABELS[m] + (" (--- bound)" if b else ""))
+            row[1].set_yscale("log")
+            row[1].yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
+            row[1].yaxis.set_minor_formatter(mpl.ticker.FuncFormatter(_one_two_five))
+            handles = [mpl.lines.Line2D([], [], color=c, lw=1.5, label=f"{label} {v:g}") for v, c in colours.items()]
+            row[0].legend(handles=handles, frameon=False, fontsize=7)
+            what = "learning rate" if key == "lr" else "batch size"
+            row[0].set_title(f"{name}: coloured by {what}" if name is not None else f"coloured by {what}", loc="left")
     return fig
 
 
 def correlations(measures: pd.DataFrame):
     """Final sharpness vs MLS, volume, local dimensionality and generalisation gap
     across runs (colour: learning rate, marker: batch size), and every measured MLS
-    against its bound."""
+    against its bound; one row per experiment."""
+    names = experiments(measures)
+    fig, axes = new_figure(len(names), 5, width=2.7, height=2.5)
+    axes = np.asarray(axes).reshape(len(names), 5)
+    for row, name in zip(axes, names):
+        _correlation_row(row, of_experiment(measures, name), name)
+    return fig
+
+
+def _correlation_row(axes, measures: pd.DataFrame, name) -> None:
     final = final_rows(measures)
     ok = finished(measures)
-    fig, axes = new_figure(1, 5, width=2.7, height=2.5)
     colours = _colours(final["lr"], "viridis")
     markers = {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(sorted(final["batch_size"].unique()))}
     for ax, m in zip(axes[:4], ("mls", "volume", "local_dim", "gen_gap_acc")):
@@ -81,7 +94,7 @@ def correlations(measures: pd.DataFrame):
         ax.set_title(f"Spearman $\\rho$ = {spearman(final['sharpness'], final[m]):.2f}")
     handles = [mpl.lines.Line2D([], [], color=c, marker="o", ls="", label=f"lr {v:g}") for v, c in colours.items()]
     handles += [mpl.lines.Line2D([], [], color="0.4", marker=mk, ls="", label=f"batch {b}") for b, mk in markers.items()]
-    axes[0].legend(handles=handles, frameon=False, fontsize=6, loc="best")
+    axes[0].legend(handles=handles, frameon=False, fontsize=6, loc="best", title=name, title_fontsize=7)
     ax = axes[4]
     ax.scatter(ok["mls_bound"], ok["mls"], s=8, color="tab:blue", label="gradient-norm form")
     ax.scatter(ok["mls_bound_trace"], ok["mls"], s=8, color="tab:orange", marker="x", label="$\\sqrt{tr H}$ form")
@@ -92,6 +105,5 @@ def correlations(measures: pd.DataFrame):
     ax.set_yscale("log")
     ax.set_xlabel("bound on MLS")
     ax.set_ylabel("measured MLS (every point)")
-    ax.set_title("bound check")
+    ax.set_title("bound check" if name is None else f"{name}: bound check")
     ax.legend(frameon=False, fontsize=6)
-    return fig
