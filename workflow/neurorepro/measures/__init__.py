@@ -2,7 +2,9 @@
 
 - :mod:`neurorepro.measures.dimension`: linear and intrinsic dimension of point clouds
   (participation ratio, PCA at 90% variance, TwoNN, Levina–Bickel MLE, local PCA).
-- ``neurorepro.measures.hessian`` / ``neurorepro.measures.jacobian`` (flatness paper):
+- ``neurorepro.measures.hessian`` (HVPs, top eigenvalue, Hutchinson trace) /
+  ``neurorepro.measures.jacobian`` (input Jacobians and their spectra, conv operator norms)
+  (flatness and credit_assignment papers):
   import them by their module path; this package does not import them eagerly.
 """
 from neurorepro.measures.dimension import (  # noqa: F401
