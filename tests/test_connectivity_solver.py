@@ -14,7 +14,7 @@ from neurorepro.connectivity.model import SplineConnectivity
 from neurorepro.connectivity.objective import Problem, dense_objective, projected_gradient
 from neurorepro.connectivity.regional import RegionalConnectivity
 from neurorepro.connectivity.solvers import EigPreconditioner, Eigenbasis, solve_admm, solve_fista, solve_newton
-from neurorepro.connectivity.synthetic import make_1d_problem
+from neurorepro.connectivity.synthetic import make_1d_problem, make_blob_problem
 
 torch.set_num_threads(1)
 
@@ -92,6 +92,38 @@ def test_eigenbasis_preconditioner_is_the_exact_hessian_inverse():
     assert P.m == int((Om == 0).sum()) and P.kcap is not None
     R = torch.as_tensor(np.random.default_rng(0).standard_normal((5, 6)))
     np.testing.assert_allclose(prob.hess_vec(P(R)).numpy(), R.numpy(), rtol=1e-7, atol=1e-8)
+
+
+def test_float32_transforms_reach_the_float64_minimiser():
+    """newton with its O(n^3) work in float32 (eigenbases, changes of basis, CG) converges to the
+    same minimiser as the all-float64 solve, on a planted 3-D problem with active bounds."""
+    P = make_blob_problem(n=300, n_inj=8, seed=1)
+    prob = Problem.build(P.X, P.Y, P.Omega, P.Lx, P.Ly, 10.0)  # 2% of W at the bound
+    kw = dict(ftol=1e-12, pgtol=1e-6, max_iter=300)
+    eig64 = Eigenbasis.build(P.Lx, P.Ly, torch.float64, torch.device("cpu"))
+    ref = solve_newton(prob, eig64, **kw)
+    eig32 = Eigenbasis.build(P.Lx, P.Ly, torch.float64, torch.device("cpu"), eig_dtype=torch.float32)
+    # the float32 preconditioner is an approximate inverse only: H P(R) ~ R to float32 accuracy
+    P32 = EigPreconditioner(prob, eig32, torch.float32)
+    R = torch.as_tensor(np.random.default_rng(0).standard_normal(prob.shape))
+    assert float((prob.hess_vec(P32(R)) - R).norm() / R.norm()) < 1e-2
+    res = solve_newton(prob, eig32, precond_dtype=torch.float32, **kw)
+    assert ref.converged and res.converged
+    assert (ref.W == 0).any(), "the test problem should have active bounds"
+    assert res.W.dtype == torch.float64 and (res.W >= 0).all()
+    assert res.f == pytest.approx(ref.f, rel=1e-9)
+    np.testing.assert_allclose(res.W.numpy(), ref.W.numpy(), atol=1e-4 * float(ref.W.abs().max()))
+
+
+def test_transform_dtype_is_validated_and_used():
+    with pytest.raises(ValueError, match="transform_dtype"):
+        SplineConnectivity(transform_dtype="float16")
+    P = make_blob_problem(n=200, n_inj=6, seed=2)
+    kw = dict(lam=10.0, device="cpu", ftol=1e-12, pgtol=1e-6)
+    a = SplineConnectivity(**kw).fit(P.X, P.Y, P.Omega, Lx=P.Lx, Ly=P.Ly)
+    b = SplineConnectivity(transform_dtype="float32", **kw).fit(P.X, P.Y, P.Omega, Lx=P.Lx, Ly=P.Ly)
+    assert b.objective_ == pytest.approx(a.objective_, rel=1e-8)
+    assert not np.array_equal(a.W_, b.W_)  # a different path to the same minimiser
 
 
 @pytest.mark.parametrize("solver", ["newton", "admm", "fista"])

@@ -22,17 +22,36 @@ All in torch (CPU or GPU, float32 or float64):
 ``lbfgsb`` scipy's L-BFGS-B with torch gradients (the authors' algorithm, 6 corrections):
     reference for the benchmark.
 
-Measured (bench.py, planted 3-D blob, 28 injections, lam = 1e4 scaled, shared 2-core machine):
-n = 1000, to the objective scipy L-BFGS-B reaches in its 600 iterations (6435.784; 1518 s
-wall under load ~15): ``newton`` 5.1 s wall (load ~2.5; 4.4 s of it the first dense
-eigendecomposition), 1 outer / 1 CG iteration; ``admm`` 4.9 s, 35 iterations; ``fista``
-81 s, 1280 iterations (the notes' FISTA on the authors' problem: 96 s, 1529). The C++
-L-BFGS-B needed 126 s there: newton is ~25x faster. n = 3000, to within 3e-8 of the best
-objective seen (3334.8235): ``newton`` 452 s wall (load ~3), 694 CPU s, 1.9 GB peak,
-9 outer / 85 CG iterations (the C++ solver: 1286 s, 2.2 GB, on the authors' problem):
-~2.8x, short of 10x, because the active set (1.5% of entries) takes several Newton steps
-to settle and each CG step costs four dense n^3 products. The eigendecomposition is
-O(n^3) once per geometry and is reused across lambda, folds and warm starts.
+Precision. With ``precond_dtype=float32`` (``transform_dtype`` in the model) the O(n^3) work
+of ``newton`` runs in float32: the eigendecomposition, the four dense changes of basis per
+preconditioner call, and the CG iterations (Hessian products included). The Woodbury solves
+stay in float64 -- near the penalty's null mode their two terms cancel by ~10 orders of
+magnitude, and in float32 the first iterate came out at f = 8168 instead of 3406 -- and so
+do the objective, gradient, line search and iterate, so the minimiser is the float64 one
+(tested). CG uses the flexible (Polak-Ribiere) beta, and at most ``cg_early`` steps per
+outer iteration while the active set still moves (relative projected gradient > 1e-2):
+at n = 2000, 3-5 steps reached a 1e-5 objective gap in 33-35 CG steps against ~45 with
+full solves, 2 steps in 38.
+
+Measured (bench.py, planted 3-D blob, 28 injections, lam = 1e4 scaled, this 2-core machine,
+idle; float32 transforms). The objective to reach is what scipy's L-BFGS-B (6 corrections,
+W0 = 0, the authors' algorithm and settings) reaches in its 600 iterations; the authors' C++
+L-BFGS-B times are those measured on this machine (126 s at n = 1000, 1286 s at n = 3000,
+~20-24 s per iteration at n = 7497).
+n = 1000 (target 6435.784): 0.81 s wall, 1 outer / 1 CG (0.19 s eigendecomposition): ~150x.
+n = 3000 (target 3334.8550; scipy: 600 iterations, 1144 CPU s): 94 s wall, 183 CPU s,
+2.0 GB peak, 10 outer / 40 CG (2.0 s eigendecomposition): ~13.7x. The float64 version of
+the same solver took 452 s (shared machine) -- 164 s idle with float32 transforms but full
+CG solves.
+n = 7497: eigendecomposition 54 s, preconditioner set-up (9,833 excluded entries) 105 s, then
+~155 s per outer iteration of 4 CG steps (~35 s per CG step, of which the four float32
+7497^3 products are ~18 s); stopped after 2,040 s and 12 outer iterations, f still falling
+(9.0 GB peak). The C++ solver needs ~20-24 s per iteration and hundreds of iterations, so
+this is ~3-5x, not the 10x asked: the active set (2-3% of 5.6e7 entries) takes more outer
+iterations to settle than at n = 3000. Next steps: settle the active set with fewer
+preconditioner calls, or a GPU (the n^3 products are where the time goes).
+The eigendecomposition is O(n^3) once per geometry and is reused across lambda, folds and
+warm starts.
 
 Every solver stops when the relative change of f between checks is below ``ftol`` *and*
 the projected-gradient norm relative to its value at the start is below ``pgtol``, or
@@ -94,9 +113,10 @@ class _Stopper:
         return done
 
 
-def _eig_laplacian(L: sp.spmatrix, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigenvalues and eigenvectors of a symmetric (sparse) Laplacian, computed in float64."""
-    Ld = torch.as_tensor(np.asarray(sp.csr_matrix(L).todense()), dtype=torch.float64, device=device)
+def _eig_laplacian(L: sp.spmatrix, dtype: torch.dtype, device: torch.device,
+                   eig_dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues and eigenvectors of a symmetric (sparse) Laplacian, computed in ``eig_dtype``."""
+    Ld = torch.as_tensor(np.asarray(sp.csr_matrix(L).todense()), dtype=eig_dtype, device=device)
     evals, evecs = torch.linalg.eigh(Ld)
     return evals.to(dtype), evecs.to(dtype)
 
@@ -111,12 +131,18 @@ class Eigenbasis:
     Qy: torch.Tensor
 
     @classmethod
-    def build(cls, Lx: sp.spmatrix, Ly: sp.spmatrix, dtype: torch.dtype, device: torch.device) -> "Eigenbasis":
-        a, Qx = _eig_laplacian(Lx, dtype, device)
+    def build(cls, Lx: sp.spmatrix, Ly: sp.spmatrix, dtype: torch.dtype, device: torch.device,
+              eig_dtype: torch.dtype = torch.float64) -> "Eigenbasis":
+        """Dense eigendecompositions (O(n^3) once per geometry); ``eig_dtype=float32`` halves
+        their cost for a preconditioner that does not need eigenvectors to 1e-15."""
+        t0 = time.perf_counter()
+        a, Qx = _eig_laplacian(Lx, dtype, device, eig_dtype)
         if Ly.shape == Lx.shape and (sp.csr_matrix(Ly) != sp.csr_matrix(Lx)).nnz == 0:
             b, Qy = a, Qx
         else:
-            b, Qy = _eig_laplacian(Ly, dtype, device)
+            b, Qy = _eig_laplacian(Ly, dtype, device, eig_dtype)
+        LOG.info("eigenbases of L_x (%d) and L_y (%d) in %s: %.1fs", Lx.shape[0], Ly.shape[0],
+                 str(eig_dtype).replace("torch.", ""), time.perf_counter() - t0)
         return cls(a, Qx, b, Qy)
 
 
@@ -337,27 +363,30 @@ class EigPreconditioner:
             C = torch.cat(blocks, dim=0)
             K = 0.5 * torch.eye(self.m, dtype=f64, device=X.device) - 0.5 * (C + C.T)
             try:
-                self.kcap = torch.linalg.cholesky(K).to(dt)
+                self.kcap = torch.linalg.cholesky(K)
             except RuntimeError:  # numerically singular: keep H0 alone
                 LOG.warning("capacitance matrix not positive definite; preconditioning with H0 only")
                 self.kcap = None
         elif self.m > max_sites:
             LOG.info("%d excluded entries > max_sites=%d: preconditioning with H0 only", self.m, max_sites)
-        self.Qx, self.Qy, self.Xh, self.X = Qx.to(dt), Qy.to(dt), Xh.to(dt), X.to(dt)
-        self.Dinv, self.chol0 = Dinv.to(dt), chol0.to(dt)
-        self.excl = excl
+        # The two changes of basis (the O(n^3) work) run in ``dt``; everything else (the
+        # Woodbury solves, whose terms cancel by many orders of magnitude near the
+        # penalty's null mode, and the capacitance correction) stays in float64.
+        self.Qx, self.Qy = Qx.to(dt), Qy.to(dt)
+        self.Qy64 = Qy if self.kcap is not None else None
+        self.Xh, self.Dinv, self.chol0 = Xh, Dinv, chol0
 
     def _solve0(self, G: torch.Tensor) -> torch.Tensor:
-        """H0^-1 in the eigenbasis (G and the result are coefficients Q_y^T . Q_x)."""
+        """H0^-1 in the eigenbasis (G and the result are float64 coefficients Q_y^T . Q_x)."""
         G = G * self.Dinv
         S = torch.cholesky_solve((G @ self.Xh).unsqueeze(-1), self.chol0).squeeze(-1)
         return G - (S @ self.Xh.T) * self.Dinv
 
     def __call__(self, R: torch.Tensor) -> torch.Tensor:
-        out_dt = R.dtype
-        Zh = self._solve0(self.Qy.T @ (R.to(self.dtype) @ self.Qx))
+        out_dt, f64 = R.dtype, torch.float64
+        Zh = self._solve0((self.Qy.T @ (R.to(self.dtype) @ self.Qx)).to(f64))
         if self.kcap is not None:
-            ZX = self.Qy @ (Zh @ self.Xh)  # (H0^-1 R) X, (n_y, k)
+            ZX = self.Qy64 @ (Zh @ self.Xh)  # (H0^-1 R) X, (n_y, k)
             u = torch.cat([ZX[s, j] for j, s in enumerate(self.sites)])
             c = torch.cholesky_solve(u.unsqueeze(1), self.kcap).squeeze(1)
             Cm = torch.zeros_like(ZX)
@@ -365,13 +394,14 @@ class EigPreconditioner:
             for j, s in enumerate(self.sites):
                 Cm[s, j] = c[pos:pos + len(s)]
                 pos += len(s)
-            Zh = Zh + self._solve0((self.Qy.T @ Cm) @ self.Xh.T)
-        return (self.Qy @ (Zh @ self.Qx.T)).to(out_dt)
+            Zh = Zh + self._solve0((self.Qy64.T @ Cm) @ self.Xh.T)
+        return (self.Qy @ (Zh.to(self.dtype) @ self.Qx.T)).to(out_dt)
 
 
 def solve_newton(prob: Problem, eig: Eigenbasis, W0: torch.Tensor | None = None, *, max_iter: int = 200,
-                 ftol: float = 1e-8, pgtol: float = 1e-5, cg_max: int = 100, log_every: int = 1,
-                 target_f: float | None = None, precond_dtype: torch.dtype | None = None) -> SolveResult:
+                 ftol: float = 1e-8, pgtol: float = 1e-5, cg_max: int = 100, cg_early: int = 4,
+                 log_every: int = 1, target_f: float | None = None,
+                 precond_dtype: torch.dtype | None = None) -> SolveResult:
     """Projected Newton with preconditioned conjugate gradients (the default full-rank solver).
 
     Each outer iteration fixes the active set A = {W = 0, grad > 0}, solves the Newton
@@ -386,6 +416,11 @@ def solve_newton(prob: Problem, eig: Eigenbasis, W0: torch.Tensor | None = None,
     n_y, n_x = prob.shape
     dt, dev = prob.X.dtype, prob.X.device
     P = EigPreconditioner(prob, eig, precond_dtype)
+    # The CG iterations (Hessian products, preconditioner, vectors) run in the preconditioner's
+    # dtype; the objective, gradient, line search and iterate stay in the problem's dtype.
+    idt = P.dtype
+    inner = prob.to(idt)
+    eta_floor = 1e-3 if idt == torch.float32 else 1e-6  # what CG can reach in that precision
     if W0 is not None:
         W = torch.clamp(W0.to(dt), min=0.0)
     else:  # the projected minimiser of the unconstrained problem: exact when no bound is active
@@ -399,30 +434,36 @@ def solve_newton(prob: Problem, eig: Eigenbasis, W0: torch.Tensor | None = None,
     for it in range(1, max_iter + 1):
         if converged:
             break
-        free = ~((W <= 0) & (g > 0))
-        Fm = free.to(dt)
-        r = -g * Fm
+        Fm = (~((W <= 0) & (g > 0))).to(idt)  # free entries
+        r = -g.to(idt) * Fm
         gF = float(r.norm())
-        eta = min(0.5, math.sqrt(pg / stop.pg0))
-        d = torch.zeros_like(W)
+        eta = max(eta_floor, min(0.5, math.sqrt(pg / stop.pg0)))
+        # Early on the active set is still moving: a few CG steps per outer iteration are
+        # worth more than an accurate solve (measured: about 20% fewer CG steps in all).
+        cap = cg_early if eta > 0.1 else cg_max
+        d = torch.zeros_like(r)
         z = P(r) * Fm
         p = z
         rz = float((r * z).sum())
-        for _ in range(cg_max):
-            Hp = prob.hess_vec(p) * Fm
+        n_cg_outer = 0
+        for _ in range(cap):
+            Hp = inner.hess_vec(p) * Fm
             pHp = float((p * Hp).sum())
             if pHp <= 0:
                 break
             alpha = rz / pHp
             d = d + alpha * p
             r = r - alpha * Hp
-            n_cg += 1
-            if float(r.norm()) <= eta * gF:
+            n_cg_outer += 1
+            if float(r.norm()) <= eta * gF or n_cg_outer == cap:
                 break
-            z = P(r) * Fm
-            rz_new = float((r * z).sum())
-            p = z + (rz_new / rz) * p
-            rz = rz_new
+            z_new = P(r) * Fm
+            # flexible (Polak-Ribiere) beta: robust to a preconditioner applied in float32
+            rz_new = float((r * z_new).sum())
+            beta = max(0.0, (rz_new - float((r * z).sum())) / rz)
+            z, p, rz = z_new, z_new + beta * p, rz_new
+        n_cg += n_cg_outer
+        d = d.to(dt)
         # projected Armijo line search
         t = 1.0
         while True:
@@ -433,6 +474,8 @@ def solve_newton(prob: Problem, eig: Eigenbasis, W0: torch.Tensor | None = None,
             t *= 0.5
         W, f, g = W_new, f_new, g_new
         pg = float(projected_gradient(W, g).norm())
+        LOG.debug("newton it %d: %d CG steps (eta %.2g), step %.3g, %d active", it, n_cg_outer, eta, t,
+                  int(((W <= 0) & (g > 0)).sum()))
         if stop.check(it, f, pg):
             converged = True
             break
