@@ -68,6 +68,7 @@ class ModelParams:
     cv_outer_folds: int = 3
     cv_inner_folds: int = 3
     lowrank_max_iter: int = 500
+    transform_dtype: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelParams":
@@ -77,7 +78,12 @@ class ModelParams:
     def estimator(self, lam: float, rank: int | None, device: str, seed: int) -> SplineConnectivity:
         return SplineConnectivity(lam=lam, rank=rank, solver=self.solver, dtype=self.dtype, device=device,
                                   max_iter=self.max_iter, ftol=self.ftol, pgtol=self.pgtol, seed=seed,
-                                  lowrank_max_iter=self.lowrank_max_iter)
+                                  lowrank_max_iter=self.lowrank_max_iter, transform_dtype=self.transform_dtype)
+
+    def eigenbasis(self, Lx, Ly, device: str) -> Eigenbasis:
+        """The Laplacians' eigendecompositions, shared by every fit of a geometry."""
+        return Eigenbasis.build(Lx, Ly, DTYPES[self.dtype], resolve_device(device),
+                                eig_dtype=DTYPES[self.transform_dtype or self.dtype])
 
 
 # -- 1. the synthetic 1-D test --------------------------------------------------------
@@ -111,8 +117,7 @@ def cross_validate(data: ConnectivityData, mp: ModelParams, seed: int, device: s
     lambda on all injections (its minimiser is the lambda of the final fit).
     """
     Lx, Ly = data.laplacians(mp.cut_borders)
-    dt = DTYPES[mp.dtype]
-    eig = Eigenbasis.build(Lx, Ly, dt, resolve_device(device))
+    eig = mp.eigenbasis(Lx, Ly, device)
     X, Y, Om = data.X, data.Y, data.Omega
 
     def fit_voxel(train: np.ndarray, lam: float, W0):
@@ -165,7 +170,7 @@ def fit_final(data: ConnectivityData, mp: ModelParams, lam: float, seed: int, de
     """Full-rank fit at ``lam`` (-> W.nc), rank-r fit (-> W_lowrank.nc), and the recovery
     of W_true over the lambda grid (empty table when the data carry no W_true)."""
     Lx, Ly = data.laplacians(mp.cut_borders)
-    eig = Eigenbasis.build(Lx, Ly, DTYPES[mp.dtype], resolve_device(device))
+    eig = mp.eigenbasis(Lx, Ly, device)
     X, Y, Om = data.X, data.Y, data.Omega
     rows = []
     W0 = None
