@@ -193,3 +193,18 @@ def test_dimensionality_workflow_tiny(snakemake_run):
     first = (out / "deepnet" / "dimensions.tsv").read_text()
     snakemake_run("results/dimensionality/deepnet/dimensions.tsv", "--forcerun", "dimensionality_train", config=TINY)
     assert (out / "deepnet" / "dimensions.tsv").read_text() == first
+
+
+def test_load_network_data_splits_settings_and_names_the_config_key(tmp_path):
+    from neurorepro.dimensionality import load_network_data
+    from neurorepro.nets import DatasetUnavailable
+
+    train = {"dataset": "digits", "n_train": 50, "n_test": 20, "kind": "deepnet", "lr": 0.1}
+    data, rest = load_network_data(train, tmp_path, seed=0, network="mlp")
+    assert rest == {"kind": "deepnet", "lr": 0.1} and "dataset" in train  # the input is left as it was
+    assert len(data[0]) == 50 and len(data[2]) == 20
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        with pytest.raises(DatasetUnavailable, match=r"dimensionality\.networks\.cnn\.dataset"):
+            load_network_data({**train, "dataset": "mnist"}, tmp_path, seed=0, network="cnn")

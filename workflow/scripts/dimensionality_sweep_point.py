@@ -5,9 +5,9 @@ A run whose loss diverges is recorded (diverged = True, dimension NaN), not drop
 import numpy as np
 import pandas as pd
 
-from neurorepro.dimensionality import MeasureSettings, layer_dimensions, late_layer, train_network
+from neurorepro.dimensionality import MeasureSettings, layer_dimensions, late_layer, load_network_data, train_network
 from neurorepro.io import write_tsv
-from neurorepro.nets import DatasetUnavailable, build_model, load_dataset
+from neurorepro.nets import build_model
 from neurorepro.runtime import get_logger, resolve_device, set_threads
 
 snakemake = globals()["snakemake"]
@@ -18,12 +18,7 @@ set_threads(snakemake.threads)
 device = resolve_device(p.device)
 lr, bs = t["lr"], t["batch_size"]
 log.info("%s with lr=%g batch=%d momentum=%g on %s", p.network, lr, bs, t["momentum"], device)
-try:
-    data = load_dataset(t.pop("dataset"), p.data_root, n_train=t.pop("n_train"), n_test=t.pop("n_test"), seed=p.seed)
-except DatasetUnavailable as err:
-    raise DatasetUnavailable(
-        f"{err} Here that is config key dimensionality.networks.{p.network}.dataset: digits (or run with scale: demo)."
-    ) from err
+data, t = load_network_data(t, p.data_root, p.seed, p.network)
 settings = MeasureSettings(seed=p.seed, **p.measure)
 try:
     model, trainer = train_network(data, seed=p.seed, device=str(device), logger=log, **t)

@@ -1,7 +1,7 @@
 """Rule dimensionality_train: train one network, record probe activations and snapshots."""
-from neurorepro.dimensionality import train_network
+from neurorepro.dimensionality import load_network_data, train_network
 from neurorepro.io import write_netcdf, write_tsv
-from neurorepro.nets import DatasetUnavailable, load_dataset, save_snapshots
+from neurorepro.nets import save_snapshots
 from neurorepro.runtime import get_logger, resolve_device, set_threads
 
 snakemake = globals()["snakemake"]
@@ -13,12 +13,7 @@ set_threads(snakemake.threads)
 device = resolve_device(p.device)
 log.info("network %s (%s) on %s with %s, seed %d, %d threads", net, t["kind"], t["dataset"], device, p.seed,
          snakemake.threads)
-try:
-    data = load_dataset(t.pop("dataset"), p.data_root, n_train=t.pop("n_train"), n_test=t.pop("n_test"), seed=p.seed)
-except DatasetUnavailable as err:
-    raise DatasetUnavailable(
-        f"{err} Here that is config key dimensionality.networks.{net}.dataset: digits (or run with scale: demo)."
-    ) from err
+data, t = load_network_data(t, p.data_root, p.seed, net)
 model, trainer = train_network(data, seed=p.seed, device=str(device), logger=log, **t)
 meta = {"network": net, "dataset": p.train["dataset"], "kind": p.train["kind"], "seed": p.seed, "device": str(device),
         "n_train": len(data[0]), "n_test": len(data[2])}

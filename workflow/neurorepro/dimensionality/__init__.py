@@ -11,5 +11,6 @@ from neurorepro.dimensionality.experiment import (  # noqa: F401
     hidden_layers,
     late_layer,
     layer_dimensions,
+    load_network_data,
     train_network,
 )

@@ -22,6 +22,7 @@ from neurorepro.measures.dimension import MEASURES
 
 __all__ = [
     "MeasureSettings",
+    "load_network_data",
     "train_network",
     "layer_dimensions",
     "hidden_layers",
@@ -78,6 +79,27 @@ def early_layers(layer_names: Sequence[str]) -> list[str]:
     """The first half (rounded up) of the hidden layers."""
     hidden = hidden_layers(layer_names)
     return hidden[: max(1, math.ceil(len(hidden) / 2))]
+
+
+def load_network_data(train: dict[str, Any], root, seed: int, network: str) -> tuple[tuple, dict[str, Any]]:
+    """Load the data set of one network of the ``dimensionality.networks`` config.
+
+    ``train`` holds that network's training settings with ``dataset``, ``n_train`` and
+    ``n_test``; returns ``(data, rest)``: the ``nets.load_dataset`` tuple and the other
+    settings (the keyword arguments of :func:`train_network`). A data set that cannot be
+    had offline is reported with the config key that chose it.
+    """
+    from neurorepro.nets import DatasetUnavailable, load_dataset
+
+    rest = dict(train)
+    name, n_train, n_test = rest.pop("dataset"), rest.pop("n_train"), rest.pop("n_test")
+    try:
+        data = load_dataset(name, root, n_train=n_train, n_test=n_test, seed=seed)
+    except DatasetUnavailable as err:
+        raise DatasetUnavailable(
+            f"{err} Here that is config key dimensionality.networks.{network}.dataset: digits (or run with scale: demo)."
+        ) from err
+    return data, rest
 
 
 def train_network(
