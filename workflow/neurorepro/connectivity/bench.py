@@ -49,7 +49,7 @@ def run_one(n: int, solver: str, lam: float, seed: int, dtype: str, target_f: fl
     extra = {}
     if solver in ("newton", "admm"):
         te = time.perf_counter()
-        tdt = torch.float32 if transform_dtype == "float32" else torch.float64
+        tdt = getattr(torch, transform_dtype)
         eig = Eigenbasis.build(P.Lx, P.Ly, dt, torch.device("cpu"), eig_dtype=tdt)
         extra["eig_seconds"] = time.perf_counter() - te
         extra["transform_dtype"] = transform_dtype
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--lam", type=float, default=1e4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", default="float64", choices=["float32", "float64"])
-    ap.add_argument("--transform-dtype", default="float32", choices=["float32", "float64"],
+    ap.add_argument("--transform-dtype", default="float32", choices=["bfloat16", "float32", "float64"],
                     help="dtype of the eigendecomposition and of newton's changes of basis")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/connectivity/solver_bench.tsv")

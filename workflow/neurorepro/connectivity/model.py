@@ -15,6 +15,8 @@ from .solvers import Eigenbasis, SolveResult, solve_admm, solve_fista, solve_lbf
 LOG = logging.getLogger("neurorepro.connectivity")
 SOLVERS = ("newton", "admm", "fista", "lbfgsb")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# bfloat16 only for newton's change of basis into the eigenbases (see EigPreconditioner)
+TRANSFORM_DTYPES = {**DTYPES, "bfloat16": torch.bfloat16}
 
 
 class SplineConnectivity:
@@ -30,7 +32,9 @@ class SplineConnectivity:
     dtype : ``float32`` or ``float64`` for the iterations (the objective is reported in float64).
     transform_dtype : dtype of the Laplacians' eigendecomposition and of ``newton``'s changes of
         basis and CG iterations (``float32`` halves the O(n^3) work; the Woodbury solves, the
-        objective, gradient and iterate keep ``dtype``). ``None``: same as ``dtype``.
+        objective, gradient and iterate keep ``dtype``). ``bfloat16``: as ``float32``, but the
+        change of basis into the eigenbases runs in bfloat16 (2-3x faster on CPUs and GPUs with
+        bfloat16 units; an approximate preconditioner, same minimiser). ``None``: ``dtype``.
     device : ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
     max_iter, ftol, pgtol : stopping rule (see :mod:`.solvers`).
     lowrank_init : ``full`` (start from a rank-r NMF of the full-rank fit; needs n_y*n_x memory) or
@@ -51,8 +55,8 @@ class SplineConnectivity:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
-        if transform_dtype is not None and transform_dtype not in DTYPES:
-            raise ValueError(f"transform_dtype must be None or one of {tuple(DTYPES)}, got {transform_dtype!r}")
+        if transform_dtype is not None and transform_dtype not in TRANSFORM_DTYPES:
+            raise ValueError(f"transform_dtype must be None or one of {tuple(TRANSFORM_DTYPES)}, got {transform_dtype!r}")
         if lowrank_init not in ("full", "random"):
             raise ValueError(f"lowrank_init must be 'full' or 'random', got {lowrank_init!r}")
         self.lam, self.rank, self.solver, self.dtype, self.device = float(lam), rank, solver, dtype, device
@@ -90,7 +94,7 @@ class SplineConnectivity:
 
     def _fit_full(self, prob, Lx, Ly, W0, eig, dev, dt) -> SolveResult:
         kw = dict(max_iter=self.max_iter, ftol=self.ftol, pgtol=self.pgtol)
-        tdt = DTYPES[self.transform_dtype or self.dtype]
+        tdt = TRANSFORM_DTYPES[self.transform_dtype or self.dtype]
         if self.solver == "newton" and self.lam > 0:
             if eig is None:
                 eig = Eigenbasis.build(Lx, Ly, dt, dev, eig_dtype=tdt)

@@ -18,7 +18,7 @@ from ..claims import Claim
 from ..runtime import resolve_device
 from .cv import kfold_injections, nested_cv, rel_mse, rel_mse_regional
 from .data import ConnectivityData
-from .model import DTYPES, SplineConnectivity
+from .model import DTYPES, TRANSFORM_DTYPES, SplineConnectivity
 from .regional import RegionalConnectivity
 from .solvers import Eigenbasis
 from .synthetic import make_1d_problem
@@ -83,7 +83,7 @@ class ModelParams:
     def eigenbasis(self, Lx, Ly, device: str) -> Eigenbasis:
         """The Laplacians' eigendecompositions, shared by every fit of a geometry."""
         return Eigenbasis.build(Lx, Ly, DTYPES[self.dtype], resolve_device(device),
-                                eig_dtype=DTYPES[self.transform_dtype or self.dtype])
+                                eig_dtype=TRANSFORM_DTYPES[self.transform_dtype or self.dtype])
 
 
 # -- 1. the synthetic 1-D test --------------------------------------------------------
