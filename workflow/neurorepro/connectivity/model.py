@@ -33,8 +33,8 @@ class SplineConnectivity:
     transform_dtype : dtype of the Laplacians' eigendecomposition and of ``newton``'s changes of
         basis and CG iterations (``float32`` halves the O(n^3) work; the Woodbury solves, the
         objective, gradient and iterate keep ``dtype``). ``bfloat16``: as ``float32``, but the
-        change of basis into the eigenbases runs in bfloat16 (2-3x faster on CPUs and GPUs with
-        bfloat16 units; an approximate preconditioner, same minimiser). ``None``: ``dtype``.
+        change of basis into the eigenbases runs in bfloat16 (~2x faster per product on CPUs and
+        GPUs with bfloat16 units; an approximate preconditioner, same minimiser). ``None``: ``dtype``.
     device : ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
     max_iter, ftol, pgtol : stopping rule (see :mod:`.solvers`).
     lowrank_init : ``full`` (start from a rank-r NMF of the full-rank fit; needs n_y*n_x memory) or

@@ -34,26 +34,20 @@ at n = 2000, 3-5 steps reached a 1e-5 objective gap in 33-35 CG steps against ~4
 full solves, 2 steps in 38.
 
 Measured (bench.py, planted 3-D blob, 28 injections, lam = 1e4 scaled, this 2-core machine,
-idle; float32 transforms). The objective to reach is what scipy's L-BFGS-B (6 corrections,
-W0 = 0, the authors' algorithm and settings) reaches in its 600 iterations; the authors' C++
-L-BFGS-B times are those measured on this machine (126 s at n = 1000, 1286 s at n = 3000,
-~20-24 s per iteration at n = 7497).
-n = 1000 (target 6435.784): 0.81 s wall, 1 outer / 1 CG (0.19 s eigendecomposition): ~150x.
-n = 3000 (target 3334.8550; scipy: 600 iterations, 1144 CPU s): 94 s wall, 183 CPU s,
-2.0 GB peak, 10 outer / 40 CG (2.0 s eigendecomposition): ~13.7x. The float64 version of
-the same solver took 452 s (shared machine) -- 164 s idle with float32 transforms but full
-CG solves.
-n = 7497: eigendecomposition 54 s, preconditioner set-up (9,833 excluded entries) 105 s, then
-~155 s per outer iteration of 4 CG steps (~35 s per CG step, of which the four float32
-7497^3 products are ~18 s); stopped after 2,040 s and 12 outer iterations, f still falling
-(9.0 GB peak). The C++ solver needs ~20-24 s per iteration and hundreds of iterations, so
-this is ~3-5x, not the 10x asked: the active set (2-3% of 5.6e7 entries) takes more outer
-iterations to settle than at n = 3000. Next steps: settle the active set with fewer
-preconditioner calls, or a GPU (the n^3 products are where the time goes).
-Since then (bfloat16 forward change of basis, OpenBLAS products, in-place CG/Woodbury, W @ L_x
-without transposes): n = 3000 59 s (9 outer / 36 CG, ~21.8x); n = 7497 ~80 s per outer
-iteration (1.9x faster), set-up 50 s, f within 1e-5 of the best value reached after ~18 outer
-(~1,530 s) -- still short of 10x unless the C++ solver needs > ~640 iterations there.
+idle). The objective to reach is what scipy's L-BFGS-B (6 corrections, W0 = 0, the authors'
+algorithm and settings) reaches in its 600 iterations; the authors' C++ L-BFGS-B times are those
+measured on this machine (126 s at n = 1000, 1286 s at n = 3000, ~20-24 s per iteration at
+n = 7497).
+n = 1000 (target 6435.784, float32): 0.81 s wall, 1 outer / 1 CG: ~150x.
+n = 3000 (target 3334.8550; scipy: 600 iterations, 1144 CPU s): bfloat16 forward change of
+basis 59 s wall, 9 outer / 36 CG (~21.8x); float32 81 s, 10 / 40. (All-float64: 452 s.)
+n = 7497 (bfloat16): eigendecomposition 55 s, preconditioner set-up (9,833 excluded entries)
+50 s, then 78-90 s per outer iteration of 4 CG steps (~17 s per CG step; the four n^3 products
+are ~13 s of it: 2.3 s each in bfloat16, 4.3 s each in float32 through OpenBLAS). After 22 outer
+iterations (1,930 s, 8.4 GB peak) f = 2401.0279, still falling ~0.0014 per iteration; f is within
+1e-5 of that after ~18 (~1,530 s). That is ~6-8x the C++ solver if it needs 477-600 iterations
+as at n <= 3000, not the 10x asked: the active set (~1.6% of 5.6e7 entries) needs ~18 outer
+iterations to settle. Next steps: more CG steps once the active set stops moving, or a GPU.
 The eigendecomposition is O(n^3) once per geometry and is reused across lambda, folds and
 warm starts.
 
