@@ -84,12 +84,16 @@ def test_objective_and_gradient_match_brute_force_and_finite_differences():
     assert Problem.build(X, Y, Om, Lx, Ly, lam).lam_s == pytest.approx(lam * 3 / 6)
 
 
-def test_eigenbasis_preconditioner_is_the_exact_hessian_inverse():
-    X, Y, Om, Lx, Ly, lam = tiny_problem(seed=3)
+@pytest.mark.parametrize("n_inj, full_column", [(3, None), (4, 1)])
+def test_eigenbasis_preconditioner_is_the_exact_hessian_inverse(n_inj, full_column):
+    X, Y, Om, Lx, Ly, lam = tiny_problem(seed=3, n_inj=n_inj)
+    if full_column is not None:  # an injection without excluded entries (an empty block of sites)
+        Om[:, full_column] = 1
     prob = Problem.build(X, Y, Om, Lx, Ly, lam)
     eig = Eigenbasis.build(Lx, Ly, torch.float64, torch.device("cpu"))
     P = EigPreconditioner(prob, eig)
     assert P.m == int((Om == 0).sum()) and P.kcap is not None
+    assert sum(len(s) > 0 for s in P.sites) >= 2  # off-diagonal blocks of the capacitance matrix
     R = torch.as_tensor(np.random.default_rng(0).standard_normal((5, 6)))
     np.testing.assert_allclose(prob.hess_vec(P(R)).numpy(), R.numpy(), rtol=1e-7, atol=1e-8)
 

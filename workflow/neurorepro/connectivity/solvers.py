@@ -41,13 +41,16 @@ n = 7497).
 n = 1000 (target 6435.784, float32): 0.81 s wall, 1 outer / 1 CG: ~150x.
 n = 3000 (target 3334.8550; scipy: 600 iterations, 1144 CPU s): bfloat16 forward change of
 basis 59 s wall, 9 outer / 36 CG (~21.8x); float32 81 s, 10 / 40. (All-float64: 452 s.)
-n = 7497 (bfloat16): eigendecomposition 55 s, preconditioner set-up (9,833 excluded entries)
-50 s, then 78-90 s per outer iteration of 4 CG steps (~17 s per CG step; the four n^3 products
-are ~13 s of it: 2.3 s each in bfloat16, 4.3 s each in float32 through OpenBLAS). After 22 outer
-iterations (1,930 s, 8.4 GB peak) f = 2401.0279, still falling ~0.0014 per iteration; f is within
-1e-5 of that after ~18 (~1,530 s). That is ~6-8x the C++ solver if it needs 477-600 iterations
-as at n <= 3000, not the 10x asked: the active set (~1.6% of 5.6e7 entries) needs ~18 outer
-iterations to settle. Next steps: more CG steps once the active set stops moving, or a GPU.
+n = 7497 (bfloat16): eigendecomposition 51-55 s, preconditioner set-up (9,833 excluded entries)
+23-29 s, then 78-90 s per outer iteration of 4 CG steps (~17 s per CG step, of which the
+preconditioner's four n^3 products take ~14 s: ~2.5-2.8 s each in bfloat16, 4.2-4.6 s each in
+float32 through OpenBLAS, both near this CPU's peak). After 22 outer iterations (~1,900 s,
+8.4 GB peak) f = 2401.0279, still falling ~0.0014 per iteration; f is within 1e-5 of that after
+~18 (~1,500 s). That is ~6-8x the C++ solver if it needs 477-600 iterations as at n <= 3000, not
+the 10x asked: the active set (~1.6% of 5.6e7 entries; ~2e5 entries still change status at outer
+iteration 12) needs ~18 outer iterations to settle. Tried without gain: 8 CG steps per outer
+iteration instead of 4 (to a given f: ~5% faster at n = 4000, ~10% slower at n = 5000). Next
+steps: a GPU, or a preconditioner whose changes of basis cost less than n^3.
 The eigendecomposition is O(n^3) once per geometry and is reused across lambda, folds and
 warm starts.
 
@@ -393,9 +396,12 @@ class EigPreconditioner:
         # The two changes of basis (the O(n^3) work) run in ``dt``; everything else (the
         # Woodbury solves, whose terms cancel by many orders of magnitude near the
         # penalty's null mode, and the capacitance correction) stays in float64.
-        self.Qx, self.Qy = Qx.to(self.dtype), Qy.to(self.dtype)
+        same = Qy is Qx  # L_y = L_x: one copy of the eigenvectors per dtype
+        self.Qx = Qx.to(self.dtype)
+        self.Qy = self.Qx if same else Qy.to(self.dtype)
         if self.fwd_dtype != self.dtype:
-            self.Qx_fwd, self.Qy_fwd = Qx.to(self.fwd_dtype), Qy.to(self.fwd_dtype)
+            self.Qx_fwd = Qx.to(self.fwd_dtype)
+            self.Qy_fwd = self.Qx_fwd if same else Qy.to(self.fwd_dtype)
         else:
             self.Qx_fwd, self.Qy_fwd = self.Qx, self.Qy
         self.Qy64 = Qy if self.kcap is not None else None
@@ -406,27 +412,27 @@ class EigPreconditioner:
     def _site_coupling(self, T: torch.Tensor, Qy: torch.Tensor) -> torch.Tensor:
         """C = U^T H0^-1 U / 2 over the excluded entries: C[(j,s),(j',s')] = sum_r Qy[s,r] T[r,j,j'] Qy[s',r].
 
-        Symmetric (T[r] is), so only the blocks j' >= j are computed (m^2 n flops), each from a
-        contiguous (m_j x n) slab.
+        Symmetric (T[r] is), so only the block rows j' >= j are computed (m^2 n / 2 flops): for
+        each injection j, one product of its (m_j x n) slab of Q_y's site rows with the slabs of
+        injections j' >= j scaled by T[:, j, j'] (one large product per j keeps BLAS near its peak
+        and avoids a strided broadcast: at n = 7,497, m = 9,833 the whole set-up takes 23 s against
+        50 s with one product per block pair).
         """
         k = T.shape[1]
         offs = np.cumsum([0] + [len(s) for s in self.sites])
-        A = [Qy[s] for s in self.sites]
+        A = Qy[torch.cat(self.sites)]  # (m, n): the rows of Q_y at the sites, injection by injection
+        buf = torch.empty_like(A)
         C = torch.empty((self.m, self.m), dtype=T.dtype, device=T.device)
         for j in range(k):
-            if len(self.sites[j]) == 0:
+            r0, r1 = offs[j], offs[j + 1]
+            if r1 == r0:
                 continue
-            B = (T[:, j, j:].T[:, None, :] * A[j][None, :, :]).contiguous()  # (k - j, m_j, n)
-            for jj in range(j, k):
-                if len(self.sites[jj]) == 0:
-                    continue
-                blk = _mm(B[jj - j], A[jj].T)
-                rows, cols = slice(offs[j], offs[j + 1]), slice(offs[jj], offs[jj + 1])
-                if jj == j:
-                    C[rows, cols] = 0.5 * (blk + blk.T)
-                else:
-                    C[rows, cols] = blk
-                    C[cols, rows] = blk.T
+            for jj in range(j, k):  # buf[rows of j'] = A[rows of j'] * T[:, j, j']
+                torch.mul(A[offs[jj]:offs[jj + 1]], T[:, j, jj], out=buf[offs[jj]:offs[jj + 1]])
+            blk = _mm(A[r0:r1], buf[r0:].T)  # (m_j, m - offs[j])
+            C[r0:r1, r0:] = blk
+            C[r1:, r0:r1] = blk[:, r1 - r0:].T
+            C[r0:r1, r0:r1] = 0.5 * (blk[:, :r1 - r0] + blk[:, :r1 - r0].T)
         return C
 
     def _solve0_(self, G: torch.Tensor) -> torch.Tensor:
@@ -493,10 +499,14 @@ def solve_newton(prob: Problem, eig: Eigenbasis, W0: torch.Tensor | None = None,
     pg = float(projected_gradient(W, g).norm())
     converged = stop.check(0, f, pg) and W0 is not None
     it, n_cg = 0, 0
+    act_prev: torch.Tensor | None = None
     for it in range(1, max_iter + 1):
         if converged:
             break
-        Fm = (~((W <= 0) & (g > 0))).to(idt)  # free entries
+        act = (W <= 0) & (g > 0)
+        n_changed = int((act ^ act_prev).sum()) if act_prev is not None else -1
+        act_prev = act
+        Fm = (~act).to(idt)  # free entries
         r = -g.to(idt) * Fm
         gF = float(r.norm())
         eta = max(eta_floor, min(0.5, math.sqrt(pg / stop.pg0)))
@@ -533,13 +543,20 @@ def solve_newton(prob: Problem, eig: Eigenbasis, W0: torch.Tensor | None = None,
         while True:
             W_new = torch.clamp(W + t * d, min=0.0)
             f_new, g_new = prob.value_grad(W_new)
-            if f_new <= f + 1e-4 * float((g * (W_new - W)).sum()) or t < 1e-8:
+            S = W_new - W
+            gs = _dot(g, S)
+            if f_new <= f + 1e-4 * gs or t < 1e-8:
+                break
+            # Near the minimiser f_new - f falls below the rounding error of f itself; f being
+            # quadratic, its change g.s + s.Hs/2 is exact and free of that cancellation.
+            if gs + 0.5 * _dot(S, prob.hess_vec(S)) <= 1e-4 * gs:
                 break
             t *= 0.5
+        del S
         W, f, g = W_new, f_new, g_new
         pg = float(projected_gradient(W, g).norm())
-        LOG.debug("newton it %d: %d CG steps (eta %.2g), step %.3g, %d active", it, n_cg_outer, eta, t,
-                  int(((W <= 0) & (g > 0)).sum()))
+        LOG.debug("newton it %d: %d CG steps (eta %.2g), step %.3g, %d active (%d changed)", it, n_cg_outer,
+                  eta, t, int(act.sum()), n_changed)
         if stop.check(it, f, pg):
             converged = True
             break
