@@ -499,13 +499,15 @@ def solve_newton(prob: Problem, eig: Eigenbasis, W0: torch.Tensor | None = None,
     pg = float(projected_gradient(W, g).norm())
     converged = stop.check(0, f, pg) and W0 is not None
     it, n_cg = 0, 0
+    debug = LOG.isEnabledFor(logging.DEBUG)  # the active-set diagnostics cost passes over W
     act_prev: torch.Tensor | None = None
     for it in range(1, max_iter + 1):
         if converged:
             break
         act = (W <= 0) & (g > 0)
-        n_changed = int((act ^ act_prev).sum()) if act_prev is not None else -1
-        act_prev = act
+        if debug:
+            n_changed = int((act ^ act_prev).sum()) if act_prev is not None else -1
+            act_prev = act
         Fm = (~act).to(idt)  # free entries
         r = -g.to(idt) * Fm
         gF = float(r.norm())
@@ -555,8 +557,9 @@ def solve_newton(prob: Problem, eig: Eigenbasis, W0: torch.Tensor | None = None,
         del S
         W, f, g = W_new, f_new, g_new
         pg = float(projected_gradient(W, g).norm())
-        LOG.debug("newton it %d: %d CG steps (eta %.2g), step %.3g, %d active (%d changed)", it, n_cg_outer,
-                  eta, t, int(act.sum()), n_changed)
+        if debug:
+            LOG.debug("newton it %d: %d CG steps (eta %.2g), step %.3g, %d active (%d changed)", it, n_cg_outer,
+                      eta, t, int(act.sum()), n_changed)
         if stop.check(it, f, pg):
             converged = True
             break
