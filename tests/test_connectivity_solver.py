@@ -122,6 +122,40 @@ def test_reduced_precision_transforms_reach_the_float64_minimiser(tdt, tol):
     np.testing.assert_allclose(res.W.numpy(), ref.W.numpy(), atol=1e-4 * float(ref.W.abs().max()))
 
 
+def test_bfloat16_change_back_keeps_the_soft_block_in_float32():
+    """The change of basis back from the eigenbases: with every mode in the float32 block it is
+    the float32 one; with 5% of the modes there (the default) the bfloat16 rest costs little in
+    the H-norm that CG works in; with one mode only it costs far more (what the block is for)."""
+    P = make_blob_problem(n=400, n_inj=8, seed=2)
+    prob = Problem.build(P.X, P.Y, P.Omega, P.Lx, P.Ly, 1e4)
+    eig = Eigenbasis.build(P.Lx, P.Ly, torch.float64, torch.device("cpu"), eig_dtype=torch.bfloat16)
+    R = torch.as_tensor(np.random.default_rng(0).standard_normal(prob.shape), dtype=torch.float32)
+    exact = EigPreconditioner(prob, eig, torch.float32)(R, precise=True).double()
+    inner = prob.to(torch.float64)
+
+    def h_err(soft_frac: float) -> float:
+        Pm = EigPreconditioner(prob, eig, torch.bfloat16, soft_frac=soft_frac)
+        assert len(Pm.soft[0]) == max(1, int(np.ceil(soft_frac * 400)))
+        E = Pm(R).double() - exact
+        return (_hdot(inner, E) / _hdot(inner, exact)) ** 0.5
+
+    # the softest modes are those with the smallest |eigenvalue| (L <= 0: the last ones of eigh)
+    Pm = EigPreconditioner(prob, eig, torch.bfloat16)
+    assert torch.equal(Pm.soft[1], torch.argsort(eig.a.abs())[:20].sort().values)
+    assert Pm.m > 0 and Pm.kinv is not None and Pm.kcap is None  # capacitance as a product with K^-1
+    # all modes soft: the bfloat16 part is zero, so only the forward change of basis is reduced
+    Pall = EigPreconditioner(prob, eig, torch.bfloat16, soft_frac=1.0)
+    Zh = torch.as_tensor(np.random.default_rng(1).standard_normal(prob.shape))
+    ref = eig.Qy @ Zh @ eig.Qx.T
+    np.testing.assert_allclose(Pall._back_mixed(Zh).double().numpy(), ref.numpy(), atol=1e-4 * float(ref.abs().max()))
+    e5, e1 = h_err(0.05), h_err(1 / 400)
+    assert 1e-6 < e5 < 0.02 and e1 > 2 * e5, (e5, e1)
+
+
+def _hdot(prob: Problem, E: torch.Tensor) -> float:
+    return float((E * prob.hess_vec(E)).sum())
+
+
 def test_transform_dtype_is_validated_and_used():
     with pytest.raises(ValueError, match="transform_dtype"):
         SplineConnectivity(transform_dtype="float16")

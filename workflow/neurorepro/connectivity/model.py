@@ -15,7 +15,7 @@ from .solvers import Eigenbasis, SolveResult, solve_admm, solve_fista, solve_lbf
 LOG = logging.getLogger("neurorepro.connectivity")
 SOLVERS = ("newton", "admm", "fista", "lbfgsb")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-# bfloat16 only for newton's change of basis into the eigenbases (see EigPreconditioner)
+# bfloat16 only for newton's changes of basis (see EigPreconditioner)
 TRANSFORM_DTYPES = {**DTYPES, "bfloat16": torch.bfloat16}
 
 
@@ -33,8 +33,9 @@ class SplineConnectivity:
     transform_dtype : dtype of the Laplacians' eigendecomposition and of ``newton``'s changes of
         basis and CG iterations (``float32`` halves the O(n^3) work; the Woodbury solves, the
         objective, gradient and iterate keep ``dtype``). ``bfloat16``: as ``float32``, but the
-        change of basis into the eigenbases runs in bfloat16 (~2x faster per product on CPUs and
-        GPUs with bfloat16 units; an approximate preconditioner, same minimiser). ``None``: ``dtype``.
+        changes of basis run in bfloat16 (~2x faster per product on CPUs and GPUs with bfloat16
+        units), except the coefficients on the 5% softest modes of each side on the way back
+        (float32; an approximate preconditioner, same minimiser). ``None``: ``dtype``.
     device : ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
     max_iter, ftol, pgtol : stopping rule (see :mod:`.solvers`).
     lowrank_init : ``full`` (start from a rank-r NMF of the full-rank fit; needs n_y*n_x memory) or

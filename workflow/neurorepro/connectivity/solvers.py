@@ -28,7 +28,10 @@ preconditioner call, and the CG iterations (Hessian products included). The Wood
 stay in float64 -- near the penalty's null mode their two terms cancel by ~10 orders of
 magnitude, and in float32 the first iterate came out at f = 8168 instead of 3406 -- and so
 do the objective, gradient, line search and iterate, so the minimiser is the float64 one
-(tested). CG uses the flexible (Polak-Ribiere) beta, and at most ``cg_early`` steps per
+(tested). With ``precond_dtype=bfloat16`` the changes of basis run in bfloat16 (float32
+accumulation), except the way back for the coefficients on the 5% softest modes of each side,
+which carry most of the output and go back in float32 (see :class:`EigPreconditioner`).
+CG uses the flexible (Polak-Ribiere) beta, and at most ``cg_early`` steps per
 outer iteration while the active set still moves (relative projected gradient > 1e-2):
 at n = 2000, 3-5 steps reached a 1e-5 objective gap in 33-35 CG steps against ~45 with
 full solves, 2 steps in 38.
@@ -39,18 +42,25 @@ algorithm and settings) reaches in its 600 iterations; the authors' C++ L-BFGS-B
 measured on this machine (126 s at n = 1000, 1286 s at n = 3000, ~20-24 s per iteration at
 n = 7497).
 n = 1000 (target 6435.784, float32): 0.81 s wall, 1 outer / 1 CG: ~150x.
-n = 3000 (target 3334.8550; scipy: 600 iterations, 1144 CPU s): bfloat16 forward change of
-basis 59 s wall, 9 outer / 36 CG (~21.8x); float32 81 s, 10 / 40. (All-float64: 452 s.)
-n = 7497 (bfloat16): eigendecomposition 51-55 s, preconditioner set-up (9,833 excluded entries)
-23-29 s, then 78-90 s per outer iteration of 4 CG steps (~17 s per CG step, of which the
-preconditioner's four n^3 products take ~14 s: ~2.5-2.8 s each in bfloat16, 4.2-4.6 s each in
-float32 through OpenBLAS, both near this CPU's peak). After 22 outer iterations (~1,900 s,
-8.4 GB peak) f = 2401.0279, still falling ~0.0014 per iteration; f is within 1e-5 of that after
-~18 (~1,500 s). That is ~6-8x the C++ solver if it needs 477-600 iterations as at n <= 3000, not
-the 10x asked: the active set (~1.6% of 5.6e7 entries; ~2e5 entries still change status at outer
-iteration 12) needs ~18 outer iterations to settle. Tried without gain: 8 CG steps per outer
-iteration instead of 4 (to a given f: ~5% faster at n = 4000, ~10% slower at n = 5000). Next
-steps: a GPU, or a preconditioner whose changes of basis cost less than n^3.
+n = 3000 (target 3334.8550; scipy: 600 iterations, 1144 CPU s): bfloat16 changes of basis 51 s
+wall, 10 outer / 40 CG (~25x); float32 81 s, 10 / 40. (All-float64: 452 s.)
+n = 7497 (bfloat16): eigendecomposition 51-55 s, preconditioner set-up (9,833 excluded entries,
+K^-1 included) 45 s, then 62-74 s per outer iteration of 4 CG steps (~16 s per CG step: the
+preconditioner's four n^3 products, all bfloat16 but the soft block, ~2.2-2.6 s each, and ~6 s
+of Hessian product, Woodbury and capacitance solves and line search). f = 2401.0278 after 19 outer
+iterations (1,302 s of solve, ~1,400 s in all); 2401.0254 after 22 (1,507 s; 1,629 s in all;
+8.6 GB peak), still falling ~0.0006 per iteration. The previous version (change back in float32
+through OpenBLAS, 4.2-4.6 s per product; float64 capacitance solves) took 78-90 s per outer
+iteration and 1,800 s of solve to 2401.0279. Against the C++ solver (~20-24 s per iteration)
+that is ~7.5-9.5x if it needs 477-600 iterations as at n <= 3000 -- not the 10x asked, and a
+projection (it was not run to convergence at this size). The active set (~1.6% of 5.6e7
+entries; ~8e4 entries still change status at outer iteration 17) needs ~15-19 outer iterations
+to settle. Tried without gain: 8 CG steps per outer iteration instead of 4 (to a given f: ~5%
+faster at n = 4000, ~10% slower at n = 5000); Bertsekas' epsilon-active set and a two-metric
+active set (also fix bound entries where H^-1 g points out), both far slower at n = 3000
+(f after 14 outer iterations 3343.32 and 3374.57 against 3334.8230, the optimum); longer steps than the Newton step
+(never accepted). Next steps: a GPU, or a preconditioner whose changes of basis cost less than
+n^3 (exact on the soft modes, a polynomial in the sparse L_y (+) L_x on the rest).
 The eigendecomposition is O(n^3) once per geometry and is reused across lambda, folds and
 warm starts.
 
@@ -350,21 +360,28 @@ class EigPreconditioner:
       X^^T (D_r + 2 X^ X^^T)^-1 X^ and the rows of Q_y at the site voxels (2 m^2 n flops).
 
     Applying H^-1 then costs two changes of basis (4 dense n^3 products; products of W X are
-    low rank and cheap) and an m x m triangular solve. It is the exact Newton step of the
+    low rank and cheap) and an m x m triangular solve (in reduced precision: a product with K^-1). It is the exact Newton step of the
     unconstrained problem, and on the free entries of the constrained one an excellent
     preconditioner. With more than ``max_sites`` excluded entries the second correction is
     skipped (H0^-1 alone, H0 >= H, is then the preconditioner).
     """
 
-    def __init__(self, prob: Problem, eig: Eigenbasis, dtype: torch.dtype | None = None, max_sites: int = 12000):
+    def __init__(self, prob: Problem, eig: Eigenbasis, dtype: torch.dtype | None = None, max_sites: int = 12000,
+                 soft_frac: float = 0.05):
         t0 = time.perf_counter()
         dt = dtype or prob.X.dtype
         f64 = torch.float64
-        # bfloat16: only the change of basis *into* the eigenbases runs in bfloat16 (its rounding
-        # error, ~0.4% of the residual, stays ~0.4% after H^-1 and H); the change back runs in
-        # float32, because rounding the output in the voxel basis would put white noise into the
-        # stiff modes (measured at n = 3,000: |H P r - r| / |r| = 1.06 with both in bfloat16,
-        # 0.0056 with the forward one only, 0.0002 all float32).
+        # bfloat16: the change of basis *into* the eigenbases runs in bfloat16 (its rounding
+        # error, ~0.4% of the residual, stays ~0.4% after H^-1 and H). The change back cannot
+        # run wholly in bfloat16: the output's rounding (white noise in the voxel basis, ~0.4% of
+        # its size) lands in the stiff modes, where H is up to ~1e4 times larger than on the
+        # smooth modes that carry most of the output (measured at n = 3,000: |H P r - r| / |r| =
+        # 1.06 with both changes in bfloat16, 0.0056 with the forward one only). So the block of
+        # coefficients on the ``soft_frac`` softest modes of each side (the largest entries of
+        # H^-1 r) goes back in float32 (2 n^2 s flops) and the rest in bfloat16: its rounding is
+        # ~0.4% of a stiff component, so it stays ~0.4% in the H-norm (measured at n = 3,000, in
+        # the H-norm relative to the exact P r: 0.33% all-float32 backward, 0.38% with 5% soft
+        # modes, 0.51% with 2%, 8.5% with 0%).
         self.fwd_dtype = dt
         self.dtype = torch.float32 if dt == torch.bfloat16 else dt
         Qx, Qy = eig.Qx.to(f64), eig.Qy.to(f64)
@@ -404,8 +421,19 @@ class EigPreconditioner:
             self.Qy_fwd = self.Qx_fwd if same else Qy.to(self.fwd_dtype)
         else:
             self.Qx_fwd, self.Qy_fwd = self.Qx, self.Qy
-        self.Qy64 = Qy if self.kcap is not None else None
-        self.Xh, self.Dinv, self.chol0 = Xh, Dinv, chol0
+        self.soft: tuple[torch.Tensor, torch.Tensor] | None = None
+        if self.fwd_dtype != self.dtype:  # the softest modes (smallest |eigenvalue|) of each side
+            self.soft = tuple(torch.sort(torch.argsort(ev.abs())[:max(1, math.ceil(soft_frac * len(ev)))]).values
+                              for ev in (b, a))
+            self.Qy_soft, self.QxT_soft = self.Qy[:, self.soft[0]], self.Qx[:, self.soft[1]].T.contiguous()
+        self.Qy64 = Qy if self.kcap is not None else None  # (before kcap may give way to kinv)
+        # In reduced precision the m x m solve runs as a product with K^-1 (m^3 once: 16 s at
+        # m = 9,833, against 0.85 s per call for the two float64 triangular solves, ~0.03 s for the
+        # float32 product; K^-1 rounded to float32 changes K^-1 u by ~3e-8 relative there).
+        self.kinv = None
+        if self.kcap is not None and self.dtype != f64:
+            self.kinv, self.kcap = torch.cholesky_inverse(self.kcap).to(self.dtype), None
+        self.Xh, self.Dinv, self.chol0, self.Mr = Xh, Dinv, chol0, Mr
         LOG.info("preconditioner: %d excluded entries, changes of basis in %s/%s, set up in %.1fs", self.m,
                  _dtname(self.fwd_dtype), _dtname(self.dtype), time.perf_counter() - t0)
 
@@ -435,25 +463,27 @@ class EigPreconditioner:
             C[r0:r1, r0:r1] = 0.5 * (blk[:, :r1 - r0] + blk[:, :r1 - r0].T)
         return C
 
-    def _solve0_(self, G: torch.Tensor) -> torch.Tensor:
-        """H0^-1 in the eigenbasis, in place (G: float64 coefficients Q_y^T . Q_x).
-
-        Row r: (D_r + 2 X^ X^^T)^-1 g = D_r^-1 g - D_r^-1 X^ A_r^-1 X^^T D_r^-1 g (Woodbury),
-        A_r = I/2 + X^^T D_r^-1 X^ (Cholesky factor ``chol0``).
-        """
-        G.mul_(self.Dinv)
-        S = torch.cholesky_solve((G @ self.Xh).unsqueeze(-1), self.chol0).squeeze(-1)
-        return G.sub_((S @ self.Xh.T).mul_(self.Dinv))
-
     def __call__(self, R: torch.Tensor, precise: bool = False) -> torch.Tensor:
-        """H^-1 R (approximately, in reduced precision); ``precise`` skips the bfloat16 step."""
+        """H^-1 R (approximately, in reduced precision); ``precise`` skips the bfloat16 step.
+
+        In the eigenbasis, row r of H0^-1 R^ is (Woodbury, A_r = I/2 + X^^T D_r^-1 X^ with Cholesky
+        factor ``chol0``) D_r^-1 g - D_r^-1 X^ s_r, s_r = A_r^-1 X^^T D_r^-1 g; the capacitance
+        correction adds D_r^-1 X^ v_r / 2, so both go into one rank-k update of D^-1 R^ (one
+        n^2 k product and one pass over the n^2 coefficients).
+        """
         out_dt, f64 = R.dtype, torch.float64
         Qx, Qy, fdt = (self.Qx, self.Qy, self.dtype) if precise else (self.Qx_fwd, self.Qy_fwd, self.fwd_dtype)
-        Zh = self._solve0_(_mm(Qy.T, _mm(R.to(fdt), Qx)).to(f64))
-        if self.kcap is not None:
-            ZX = self.Qy64 @ (Zh @ self.Xh)  # (H0^-1 R) X, (n_y, k)
+        G = _mm(Qy.T, _mm(R.to(fdt), Qx)).to(f64).mul_(self.Dinv)  # D^-1 R^
+        GX = G @ self.Xh  # (n_y, k)
+        S = torch.cholesky_solve(GX.unsqueeze(-1), self.chol0)
+        if self.Qy64 is not None:  # the capacitance correction (kcap or kinv)
+            # (H0^-1 R) X in the voxel basis: row r of (H0^-1 R^) X^ is GX_r - Mr_r s_r
+            ZX = self.Qy64 @ (GX - (self.Mr @ S).squeeze(-1))
             u = torch.cat([ZX[s, j] for j, s in enumerate(self.sites)])
-            c = torch.cholesky_solve(u.unsqueeze(1), self.kcap).squeeze(1)
+            if self.kinv is not None:
+                c = (self.kinv @ u.to(self.kinv.dtype)).to(f64)
+            else:
+                c = torch.cholesky_solve(u.unsqueeze(1), self.kcap).squeeze(1)
             Cm = torch.zeros_like(ZX)
             pos = 0
             for j, s in enumerate(self.sites):
@@ -461,9 +491,26 @@ class EigPreconditioner:
                 pos += len(s)
             # + H0^-1 of the rank-k correction U X^^T (U = Q_y^T Cm): row r of it is
             # D_r^-1 X^ A_r^-1 u_r / 2, so no second full Woodbury pass is needed
-            V = torch.cholesky_solve((self.Qy64.T @ Cm).unsqueeze(-1), self.chol0).squeeze(-1)
-            Zh.addcmul_(V @ self.Xh.T, self.Dinv, value=0.5)
-        return _mm(self.Qy, _mm(Zh.to(self.dtype), self.Qx.T)).to(out_dt)
+            S.sub_(torch.cholesky_solve((self.Qy64.T @ Cm).unsqueeze(-1), self.chol0), alpha=0.5)
+        Zh = G.sub_((S.squeeze(-1) @ self.Xh.T).mul_(self.Dinv))
+        del GX, S
+        if precise or self.soft is None:
+            return _mm(self.Qy, _mm(Zh.to(self.dtype), self.Qx.T)).to(out_dt)
+        return self._back_mixed(Zh).to(out_dt)
+
+    def _back_mixed(self, Zh: torch.Tensor) -> torch.Tensor:
+        """Q_y Zh Q_x^T with the soft x soft block of Zh in float32, the rest in bfloat16."""
+        iy, ix = self.soft
+        Zs = Zh[iy[:, None], ix].to(self.dtype)  # (s_y, s_x) soft block
+        Zb = Zh.to(self.fwd_dtype)
+        Zb[iy[:, None], ix] = 0
+        T = _mm(Zb, self.Qx_fwd.T)  # (n_y, n_x) coefficients in (target mode, source voxel)
+        del Zb
+        Ts = T[iy].to(self.dtype).addmm_(Zs, self.QxT_soft)  # the soft rows in float32
+        T[iy] = 0
+        out = _mm(self.Qy_fwd, T).to(self.dtype)
+        del T
+        return out.addmm_(self.Qy_soft, Ts)
 
 
 def solve_newton(prob: Problem, eig: Eigenbasis, W0: torch.Tensor | None = None, *, max_iter: int = 200,
@@ -486,7 +533,7 @@ def solve_newton(prob: Problem, eig: Eigenbasis, W0: torch.Tensor | None = None,
     P = EigPreconditioner(prob, eig, precond_dtype)
     # The CG iterations (Hessian products, preconditioner, vectors) run in the preconditioner's
     # dtype; the objective, gradient, line search and iterate stay in the problem's dtype.
-    idt = P.dtype  # float32 when the forward change of basis is bfloat16
+    idt = P.dtype  # float32 when the changes of basis are bfloat16
     inner = prob.to(idt)
     eta_floor = 1e-3 if idt == torch.float32 else 1e-6  # what CG can reach in that precision
     if W0 is not None:
