@@ -58,8 +58,8 @@ entries; ~8e4 entries still change status at outer iteration 17) needs ~15-19 ou
 to settle. Tried without gain: 8 CG steps per outer iteration instead of 4 (to a given f: ~5%
 faster at n = 4000, ~10% slower at n = 5000); Bertsekas' epsilon-active set and a two-metric
 active set (also fix bound entries where H^-1 g points out), both far slower at n = 3000
-(f after 14 outer iterations 3343.32 and 3374.57 against 3334.8230, the optimum); longer steps than the Newton step
-(never accepted). Next steps: a GPU, or a preconditioner whose changes of basis cost less than
+(f after 14 outer iterations 3343.32 and 3374.57 against 3334.8230, the optimum); longer
+steps than the Newton step (never accepted). Next steps: a GPU, or a preconditioner whose changes of basis cost less than
 n^3 (exact on the soft modes, a polynomial in the sparse L_y (+) L_x on the rest).
 The eigendecomposition is O(n^3) once per geometry and is reused across lambda, folds and
 warm starts.
@@ -360,10 +360,10 @@ class EigPreconditioner:
       X^^T (D_r + 2 X^ X^^T)^-1 X^ and the rows of Q_y at the site voxels (2 m^2 n flops).
 
     Applying H^-1 then costs two changes of basis (4 dense n^3 products; products of W X are
-    low rank and cheap) and an m x m triangular solve (in reduced precision: a product with K^-1). It is the exact Newton step of the
-    unconstrained problem, and on the free entries of the constrained one an excellent
-    preconditioner. With more than ``max_sites`` excluded entries the second correction is
-    skipped (H0^-1 alone, H0 >= H, is then the preconditioner).
+    low rank and cheap) and an m x m triangular solve (in reduced precision: a product with
+    K^-1). It is the exact Newton step of the unconstrained problem, and on the free entries of
+    the constrained one an excellent preconditioner. With more than ``max_sites`` excluded
+    entries the second correction is skipped (H0^-1 alone, H0 >= H, is then the preconditioner).
     """
 
     def __init__(self, prob: Problem, eig: Eigenbasis, dtype: torch.dtype | None = None, max_sites: int = 12000,
