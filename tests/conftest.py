@@ -56,6 +56,19 @@ def _one_torch_thread():
     torch.set_num_threads(1)
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not _cuda_available(), reason="no CUDA device here (runs where a GPU is present)"))])
+def device(request) -> str:
+    """Each torch device of this machine: ``cpu``, and ``cuda`` where a GPU is present."""
+    return request.param
+
+
 @pytest.fixture
 def snakemake_run(tmp_path: Path) -> SnakemakeRunner:
     """A runner for Snakemake in a fresh copy of the workflow under ``tmp_path``."""

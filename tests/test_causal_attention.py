@@ -164,9 +164,9 @@ def test_attention_readout_finds_the_copied_source():
     assert m.r2_ > 0.3  # two of five neurons are predictable
 
 
-def test_attention_training_is_reproducible():
+def test_attention_training_is_reproducible(device):
     x = np.random.default_rng(1).standard_normal((300, 3))
-    kw = dict(context=3, d_model=8, n_heads=2, d_ff=8, max_epochs=2, device="cpu", seed=5)
+    kw = dict(context=3, d_model=8, n_heads=2, d_ff=8, max_epochs=2, device=device, seed=5)
     a, b = AttentionCausality(**kw).fit(x), AttentionCausality(**kw).fit(x)
     np.testing.assert_array_equal(a.scores_, b.scores_)
     assert a.r2_ == b.r2_

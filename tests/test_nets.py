@@ -111,15 +111,16 @@ def test_same_seed_same_numbers_and_snapshots_reload_identically(digits, tmp_pat
     saved = load_snapshots(path)
     assert sorted(saved["snapshots"]) == [0, 10, 90] and saved["meta"] == {"seed": 0}
     Xte = digits[2]
+    dev = next(net_a.parameters()).device  # the trainer's device (auto: CUDA where present)
     for k, step in enumerate([0, 10, 90]):
-        fresh = build_model("deepnet", Xte.shape[1:], 10, widths=[64, 64])
+        fresh = build_model("deepnet", Xte.shape[1:], 10, widths=[64, 64]).to(dev)
         load_snapshot(fresh, path, step)
         acts = probe_activations(fresh, Xte[:100])
-        for layer in ("hidden1", "output"):
+        for layer in ("hidden1", "output"):  # bitwise on the same device (not across CPU and GPU)
             assert np.array_equal(acts[layer], tr_a.activations_[layer].values[k])
     # final snapshot reloads to the trained net's outputs and accuracy
-    fresh = load_snapshot(build_model("deepnet", Xte.shape[1:], 10, widths=[64, 64]), path)
-    assert torch.equal(fresh(Xte), net_a(Xte))
+    fresh = load_snapshot(build_model("deepnet", Xte.shape[1:], 10, widths=[64, 64]).to(dev), path)
+    assert torch.equal(fresh(Xte.to(dev)), net_a(Xte.to(dev)))
     assert evaluate(fresh, Xte, digits[3])[1] == tr_a.history_["test_acc"].iloc[-1]
 
 
