@@ -9,12 +9,18 @@ from scipy.optimize import nnls
 
 from neurorepro.connectivity.cv import kfold_injections, nested_cv, rel_mse
 from neurorepro.connectivity.laplacian import grid_laplacian, path_laplacian
-from neurorepro.connectivity.lowrank import lowrank_value, solve_lowrank
+from neurorepro.connectivity.lowrank import (
+    BlockQuadratic,
+    lowrank_rel_distance,
+    lowrank_value,
+    smooth_random_factor,
+    solve_lowrank,
+)
 from neurorepro.connectivity.model import SplineConnectivity
 from neurorepro.connectivity.objective import Problem, dense_objective, projected_gradient
 from neurorepro.connectivity.regional import RegionalConnectivity
 from neurorepro.connectivity.solvers import EigPreconditioner, Eigenbasis, solve_admm, solve_fista, solve_newton
-from neurorepro.connectivity.synthetic import make_1d_problem, make_blob_problem
+from neurorepro.connectivity.synthetic import make_1d_problem, make_blob_problem, make_lowrank_blob_problem
 
 torch.set_num_threads(1)
 
@@ -122,6 +128,30 @@ def test_reduced_precision_transforms_reach_the_float64_minimiser(tdt, tol):
     np.testing.assert_allclose(res.W.numpy(), ref.W.numpy(), atol=1e-4 * float(ref.W.abs().max()))
 
 
+def test_every_solver_path_gives_the_cpu_float64_answer_on_each_device(device):
+    """The full-rank fits (float64; float32 and bfloat16 changes of basis), ADMM, FISTA and
+    the low-rank fit reach the CPU float64 minimiser on every device torch offers (the CUDA
+    case runs only where a GPU is present), and hand back CPU arrays."""
+    P = make_blob_problem(n=300, n_inj=8, seed=1)
+    data = dict(Lx=P.Lx, Ly=P.Ly)
+    kw = dict(lam=10.0, ftol=1e-12, pgtol=1e-6, max_iter=300)
+    ref = SplineConnectivity(device="cpu", **kw).fit(P.X, P.Y, P.Omega, **data)
+    assert ref.converged_ and (ref.W_ == 0).any(), "the test problem should have active bounds"
+    scale = np.abs(ref.W_).max()
+    for extra in ({}, {"transform_dtype": "float32"}, {"transform_dtype": "bfloat16"},
+                  {"solver": "admm", "max_iter": 3000}, {"solver": "fista", "max_iter": 20000}):
+        est = SplineConnectivity(device=device, **{**kw, **extra}).fit(P.X, P.Y, P.Omega, **data)
+        assert isinstance(est.W_, np.ndarray) and (est.W_ >= 0).all(), extra
+        assert est.objective_ == pytest.approx(ref.objective_, rel=1e-6), extra
+        np.testing.assert_allclose(est.W_, ref.W_, atol=2e-3 * scale, err_msg=str(extra))
+    low_kw = dict(kw, rank=4, lowrank_init="random", seed=3, lowrank_max_iter=200)
+    low_ref = SplineConnectivity(device="cpu", **low_kw).fit(P.X, P.Y, P.Omega, **data)
+    low = SplineConnectivity(device=device, **low_kw).fit(P.X, P.Y, P.Omega, **data)
+    assert low.U_.shape == (P.Y.shape[0], 4) and low.V_.shape == (P.X.shape[0], 4)
+    assert low.objective_ >= ref.objective_ * (1 - 1e-9)  # rank 4 cannot beat full rank
+    assert low.objective_ == pytest.approx(low_ref.objective_, rel=1e-3)
+
+
 def test_bfloat16_change_back_keeps_the_soft_block_in_float32():
     """The change of basis back from the eigenbases: with every mode in the float32 block it is
     the float32 one; with 5% of the modes there (the default) the bfloat16 rest costs little in
@@ -209,6 +239,63 @@ def test_lowrank_objective_equals_full_objective_and_descends():
     # rank-r optimum cannot beat the full-rank optimum
     W_full = brute_force_solution(X, Y, Om, Lx, Ly, prob.lam_s)
     assert res.f >= prob.value(torch.as_tensor(W_full)) * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("which", ["U", "V"])
+def test_lowrank_block_value_and_gradient_match_the_full_objective(which):
+    """The written-out block objective of the low-rank solver equals f(U V^T) and its gradient
+    the chain rule through the full-rank gradient: dF/dU = G V, dF/dV = G^T U."""
+    X, Y, Om, Lx, Ly, lam = tiny_problem(seed=11)
+    prob = Problem.build(X, Y, Om, Lx, Ly, lam)
+    rng = np.random.default_rng(1)
+    U, V = torch.as_tensor(rng.uniform(size=(5, 3))), torch.as_tensor(rng.uniform(size=(6, 3)))
+    f_full, G = prob.value_grad(U @ V.T)
+    q = BlockQuadratic(prob, which, V if which == "U" else U)
+    f, g = q.value_grad(U if which == "U" else V)
+    assert f == pytest.approx(f_full, rel=1e-12) and q.value(U if which == "U" else V) == pytest.approx(f, rel=1e-14)
+    np.testing.assert_allclose(g.numpy(), (G @ V if which == "U" else G.T @ U).numpy(), rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="which"):
+        BlockQuadratic(prob, "W", V)
+
+
+def test_smooth_random_start_is_gaussian_in_hop_distance():
+    """On a path of 101 points (diameter 100) each column is exp(-(i - s)^2 / (2 * 10^2)) around
+    its random seed s, cut beyond 3 widths; the same from a torch CSR Laplacian; far smoother
+    (bending energy per unit norm) than uniform noise."""
+    L = path_laplacian(101)
+    F = smooth_random_factor(L, 5, np.random.default_rng(0))
+    i = np.arange(101)
+    for j in range(5):
+        s = int(np.argmax(F[:, j]))
+        want = np.where(np.abs(i - s) <= 30, np.exp(-((i - s) ** 2) / 200.0), 0.0)
+        np.testing.assert_allclose(F[:, j], want, atol=1e-12)
+    assert len({int(np.argmax(F[:, j])) for j in range(5)}) == 5
+    Lt = Problem.build(np.ones((101, 1)), np.ones((101, 1)), np.ones((101, 1)), L, L, 1.0).Lx
+    np.testing.assert_array_equal(smooth_random_factor(Lt, 5, np.random.default_rng(0)), F)
+    Rn = np.random.default_rng(1).uniform(size=F.shape)
+    rough = lambda M: np.linalg.norm(L @ M) / np.linalg.norm(M)  # noqa: E731
+    assert rough(F) < 0.05 * rough(Rn)
+
+
+def test_lowrank_planted_problem_and_factor_distance():
+    """The whole-brain-size planted problem is what it says (Y = U V^T X + 10% noise, W_true >= 0,
+    never formed), and the factor-only distance equals the dense one."""
+    P = make_lowrank_blob_problem(n=400, rank=6, n_inj=9, seed=4)
+    U, V = P.U_true, P.V_true
+    assert U.shape == (len(P.coords), 6) and V.shape == U.shape and (U >= 0).all() and (V >= 0).all()
+    WX = U @ (V.T @ P.X)
+    assert np.sqrt(np.mean(WX**2)) == pytest.approx(1.0, rel=1e-12)
+    assert np.std(P.Y - WX) == pytest.approx(0.1, rel=0.1)
+    assert P.Omega.dtype == np.int8 and ((P.Omega == 0) == (P.X > 0)).all()
+    assert P.Lx.shape == (len(P.coords),) * 2 and P.Lx.nnz <= 7 * len(P.coords)
+    rng = np.random.default_rng(0)
+    A, B = rng.uniform(size=U.shape), rng.uniform(size=V.shape)
+    dense = np.linalg.norm(A @ B.T - U @ V.T) / np.linalg.norm(U @ V.T)
+    t = torch.as_tensor
+    assert lowrank_rel_distance(t(A), t(B), t(U), t(V)) == pytest.approx(dense, rel=1e-10)
+    assert lowrank_rel_distance(t(U), t(V), t(U), t(V)) < 1e-6
+    with pytest.raises(ValueError, match="rank"):
+        make_lowrank_blob_problem(n=100, rank=0)
 
 
 def test_synthetic_1d_kernel_recovered():

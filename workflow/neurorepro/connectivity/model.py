@@ -39,7 +39,8 @@ class SplineConnectivity:
     device : ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
     max_iter, ftol, pgtol : stopping rule (see :mod:`.solvers`).
     lowrank_init : ``full`` (start from a rank-r NMF of the full-rank fit; needs n_y*n_x memory) or
-        ``random`` (memory O((n_x+n_y) r): the whole-brain path).
+        ``random`` (smooth, localised random factors, :func:`.lowrank.smooth_random_factor`; memory
+        O((n_x+n_y) r): the whole-brain path).
     seed : seed of the random low-rank initialisation.
     lowrank_max_iter : iteration cap of the low-rank solver (alternating U / V sweeps).
     """

@@ -80,6 +80,18 @@ def blob_coords(n: int, aspect: tuple[float, float, float] = (1.4, 1.0, 0.8)) ->
     return c - c.min(0)
 
 
+def gaussian_injections(p: np.ndarray, n_inj: int, rng: np.random.Generator, sigma: float,
+                        threshold: float) -> np.ndarray:
+    """``(n, n_inj)`` injections: Gaussians of width ``sigma`` around distinct random voxels of
+    ``p``, cut to zero below ``threshold`` (the support is the injection site)."""
+    centres = p[rng.choice(len(p), size=n_inj, replace=False)]
+    X = np.empty((len(p), n_inj))
+    for j, c in enumerate(centres):  # one column at a time: O(n) memory at whole-brain sizes
+        X[:, j] = np.exp(-((p - c) ** 2).sum(1) / (2 * sigma**2))
+    X[X < threshold] = 0.0
+    return X
+
+
 def make_blob_problem(n: int = 1000, n_inj: int = 28, noise: float = 0.1, seed: int = 0,
                       inj_sigma: float = 0.07, inj_threshold: float = 0.1) -> PlantedProblem:
     """A planted 3-D problem on a blob of about ``n`` voxels (same grid for sources and targets).
@@ -100,12 +112,60 @@ def make_blob_problem(n: int = 1000, n_inj: int = 28, noise: float = 0.1, seed: 
     local = np.clip(np.exp(-d2 / 0.4**2) - 0.1, 0.0, None)
     bump = np.clip(np.exp(-(((p - a) ** 2).sum(1)[:, None] + ((p - b) ** 2).sum(1)[None, :]) / 0.2**2) - 0.1, 0.0, None)
     W = local + 0.9 * bump
-    centres = p[rng.choice(len(p), size=n_inj, replace=False)]
-    X = np.exp(-((p[:, None, :] - centres[None]) ** 2).sum(-1) / (2 * inj_sigma**2))
-    X[X < inj_threshold] = 0.0
+    X = gaussian_injections(p, n_inj, rng, inj_sigma, inj_threshold)
     W /= np.sqrt(np.mean((W @ X) ** 2))  # projections of unit RMS, like densities
     WX = W @ X
     Y = WX + noise * rng.standard_normal(WX.shape)
     Omega = (X == 0).astype(np.int8)
     L = grid_laplacian(coords)
     return PlantedProblem(W, X, Y, Omega, L, L.copy(), coords, seed)
+
+
+@dataclass
+class LowRankPlantedProblem:
+    """A problem with known low-rank connectivity ``W_true = U_true V_true^T`` (never formed)."""
+
+    U_true: np.ndarray  # (n_y, r)
+    V_true: np.ndarray  # (n_x, r)
+    X: np.ndarray  # (n_x, n_inj)
+    Y: np.ndarray  # (n_y, n_inj)
+    Omega: np.ndarray  # (n_y, n_inj) int8, 1 outside injection sites
+    Lx: sp.csr_matrix
+    Ly: sp.csr_matrix
+    coords: np.ndarray
+    seed: int
+
+
+def make_lowrank_blob_problem(n: int = 100_000, rank: int = 10, n_inj: int = 28, noise: float = 0.1,
+                              seed: int = 0, width: float = 0.15, inj_sigma: float = 0.07,
+                              inj_threshold: float = 0.1) -> LowRankPlantedProblem:
+    """A planted problem of whole-brain size on a blob of about ``n`` voxels, in O(n (r + n_inj)) memory.
+
+    ``W_true = U_true V_true^T`` with ``rank`` nonnegative smooth factors: column j of
+    ``U_true`` (``V_true``) is a Gaussian bump of width ``width`` (blob's longest axis = 1)
+    around a random target (source) voxel, so each component projects one source region to
+    one target region. Injections, noise (10% of the RMS signal) and ``Omega`` are those of
+    :func:`make_blob_problem`; ``Y = U_true (V_true^T X) + noise``.
+    """
+    if rank < 1:
+        raise ValueError(f"rank must be >= 1, got {rank}")
+    rng = np.random.default_rng(seed)
+    coords = blob_coords(n)
+    p = coords / coords.max()
+
+    def bumps() -> np.ndarray:
+        F = np.empty((len(p), rank))
+        for j, c in enumerate(p[rng.choice(len(p), size=rank, replace=False)]):
+            F[:, j] = np.exp(-((p - c) ** 2).sum(1) / (2 * width**2))
+        return F
+
+    U, V = bumps(), bumps()
+    X = gaussian_injections(p, n_inj, rng, inj_sigma, inj_threshold)
+    WX = U @ (V.T @ X)
+    scale = 1.0 / np.sqrt(np.mean(WX**2))  # projections of unit RMS, as in make_blob_problem
+    U *= scale
+    WX *= scale
+    Y = WX + noise * rng.standard_normal(WX.shape)
+    Omega = (X == 0).astype(np.int8)
+    L = grid_laplacian(coords)
+    return LowRankPlantedProblem(U, V, X, Y, Omega, L, L.copy(), coords, seed)
