@@ -1,7 +1,9 @@
 """Planted test problems: the paper's 1-D test (§4) and 3-D blob-shaped voxel grids (benchmark).
 
 Both return a :class:`PlantedProblem` with ``W_true`` (target x source), ``X``, ``Y``,
-``Omega`` (1 = entry counts in the loss) and the Laplacians.
+``Omega`` (1 = entry counts in the loss) and the Laplacians; the whole-brain-size
+:func:`make_lowrank_blob_problem` returns the factors of a low-rank ``W_true`` instead
+(:class:`LowRankPlantedProblem`).
 """
 from __future__ import annotations
 
