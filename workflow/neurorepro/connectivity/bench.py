@@ -52,6 +52,13 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
+def _gpu_stats(dev: torch.device) -> dict:
+    """Torch's peak GPU allocation since the last reset and the GPU's name (empty on CPU)."""
+    if dev.type != "cuda":
+        return {}
+    return {"peak_gpu_gb": torch.cuda.max_memory_allocated(dev) / 1e9, "gpu": torch.cuda.get_device_name(dev)}
+
+
 def run_one(n: int, solver: str, lam: float, seed: int, dtype: str, target_f: float | None,
             max_iter: int | None = None, transform_dtype: str = "float32", device: str = "cpu") -> dict:
     P = make_blob_problem(n=n, n_inj=28, noise=0.1, seed=seed)
@@ -85,9 +92,7 @@ def run_one(n: int, solver: str, lam: float, seed: int, dtype: str, target_f: fl
         raise ValueError(f"unknown solver {solver!r}")
     _sync(dev)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    if dev.type == "cuda":
-        extra["peak_gpu_gb"] = torch.cuda.max_memory_allocated(dev) / 1e9
-        extra["gpu"] = torch.cuda.get_device_name(dev)
+    extra.update(_gpu_stats(dev))
     W = res.W.double().cpu()
     return {"n": n, "solver": solver, "dtype": dtype, "device": str(dev), "wall_s": wall, "cpu_s": cpu,
             "peak_rss_gb": peak_rss_gb(),
@@ -112,10 +117,7 @@ def run_lowrank(n: int, rank: int, lam: float, seed: int, dtype: str, sweeps: in
     U, V, res = solve_lowrank(prob, rank, seed=seed, max_iter=sweeps, ftol=0.0, log_every=1)
     _sync(dev)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    extra = {}
-    if dev.type == "cuda":
-        extra["peak_gpu_gb"] = torch.cuda.max_memory_allocated(dev) / 1e9
-        extra["gpu"] = torch.cuda.get_device_name(dev)
+    extra = _gpu_stats(dev)
     err = lowrank_rel_distance(U.cpu(), V.cpu(), torch.as_tensor(P.U_true), torch.as_tensor(P.V_true))
     return {"n": n, "solver": "lowrank", "rank": rank, "dtype": dtype, "device": str(dev), "wall_s": wall,
             "cpu_s": cpu, "peak_rss_gb": peak_rss_gb(), "iterations": res.n_iter, "objective": res.f,
