@@ -19,7 +19,7 @@ from neurorepro.connectivity.lowrank import (
 from neurorepro.connectivity.model import SplineConnectivity
 from neurorepro.connectivity.objective import Problem, dense_objective, projected_gradient
 from neurorepro.connectivity.regional import RegionalConnectivity
-from neurorepro.connectivity.solvers import EigPreconditioner, Eigenbasis, solve_admm, solve_fista, solve_newton
+from neurorepro.connectivity.solvers import EigPreconditioner, Eigenbasis, solve_admm, solve_fista, solve_lbfgsb, solve_newton
 from neurorepro.connectivity.synthetic import make_1d_problem, make_blob_problem, make_lowrank_blob_problem
 
 torch.set_num_threads(1)
@@ -392,3 +392,23 @@ def test_memory_guard_stops_a_full_rank_fit_too_big_for_the_limit():
     assert check_fit_memory(data, "float64", 1.0) < 1.0
     with pytest.raises(MemoryBudgetError, match=r"full-rank connectivity fit \(50 target x 50 source.*memory_limit_gb=1e-06"):
         check_fit_memory(data, "float64", 1e-6)
+
+
+def test_lbfgsb_reference_reaches_the_minimiser_and_records_each_iteration():
+    """scipy's L-BFGS-B (the benchmark's reference) reaches the brute-force minimiser, and its
+    history has one row per iteration (iteration 0 = first evaluation), times increasing, f
+    non-increasing (its line search only accepts decrease)."""
+    X, Y, Om, Lx, Ly, lam = tiny_problem(seed=5, lam=0.5, signed=True)
+    prob = Problem.build(X, Y, Om, Lx, Ly, lam)
+    W_ref = brute_force_solution(X, Y, Om, Lx, Ly, prob.lam_s)
+    res = solve_lbfgsb(prob, max_iter=5000, factr=1e1, pgtol=1e-12, log_every=0)
+    assert (res.W.numpy() >= 0).all()
+    assert prob.value(res.W) == pytest.approx(prob.value(torch.as_tensor(W_ref)), rel=1e-7)
+    its, ts, fs = map(np.array, zip(*res.history))
+    np.testing.assert_array_equal(its, np.arange(len(its)))
+    assert its[-1] == res.n_iter and np.all(np.diff(ts) >= 0) and np.all(np.diff(fs) <= 1e-12 * abs(fs[0]))
+    # the direct Fortran driver makes the same calls as scipy.optimize.minimize
+    via_minimize = solve_lbfgsb(prob, max_iter=5000, factr=1e1, pgtol=1e-12, log_every=0, driver="minimize")
+    np.testing.assert_array_equal([h[2] for h in via_minimize.history], fs)
+    stopped = solve_lbfgsb(prob, target_f=float(fs[len(fs) // 2]), log_every=0)
+    assert stopped.converged and stopped.f <= fs[len(fs) // 2] and stopped.n_iter <= len(fs) // 2 + 1
