@@ -7,6 +7,7 @@ from snakemake.utils import update_config, validate
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+SCALES = ("demo", "reference", "paper")
 SCALE = config["scale"]
 SOURCE = config["source"]
 ENV = "../../envs/neurorepro.yaml"
@@ -17,13 +18,13 @@ TARGET_OUTPUTS: dict[str, list[str]] = {}
 
 
 def section(name: str) -> dict:
-    """Config section `name` with its `demo:`/`paper:` block for the current scale merged in.
+    """Config section `name` with its `demo:`/`reference:`/`paper:` block for the current scale merged in.
 
-    Keys outside the two blocks apply at both scales; keys inside the block of the
-    run's `scale` override them.
+    Keys outside the blocks apply at every scale; keys inside the block of the
+    run's `scale` override them (recursively, nested keys one by one).
     """
     sec = copy.deepcopy(config.get(name, {}))
-    blocks = {s: sec.pop(s, {}) or {} for s in ("demo", "paper")}
+    blocks = {s: sec.pop(s, {}) or {} for s in SCALES}
     update_config(sec, blocks[SCALE])  # recursive: nested keys override one by one
     return sec
 

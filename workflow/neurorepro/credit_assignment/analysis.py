@@ -97,6 +97,7 @@ def make_claims(runs: pd.DataFrame, *, reference: str = "bptt", scale: str, sour
             details={"measured_is": "mean over approximate rules of mean final top eigenvalue / BPTT's",
                      "bptt_top_eig_mean": eig_ref, "top_eig_mean_per_rule": per_rule_eig,
                      "n_seeds": int(ref.seed.nunique())},
+            kind="finding",
         ))
         gap_ref = _mean(ref, "gap")
         per_rule_gap = {r: _mean(approx[approx.rule == r], "gap") for r in rules}
@@ -109,6 +110,7 @@ def make_claims(runs: pd.DataFrame, *, reference: str = "bptt", scale: str, sour
                      "gap_noisy_mean_per_rule": {r: _mean(d[d.rule == r], "gap_noisy") for r in [reference, *rules]},
                      "test_acc_mean_per_rule": {r: _mean(d[d.rule == r], "test_acc") for r in [reference, *rules]},
                      "train_acc_mean_per_rule": {r: _mean(d[d.rule == r], "train_acc") for r in [reference, *rules]}},
+            kind="finding",
         ))
         c = corr[(corr.task == task) & (corr.gap_measure == "gap")]
         rho = float(c.spearman_rho.iloc[0]) if len(c) else float("nan")
@@ -123,6 +125,7 @@ def make_claims(runs: pd.DataFrame, *, reference: str = "bptt", scale: str, sour
                      "n_runs": int(c.n_runs.iloc[0]) if len(c) else 0,
                      "partial_rho_given_train_acc": float(c.partial_rho_given_train_acc.iloc[0]) if len(c) else float("nan"),
                      "spearman_rho_gap_noisy": float(cn.spearman_rho.iloc[0]) if len(cn) else float("nan")},
+            kind="finding",
         ))
         sd_ref = float(ref.gap.std(ddof=1))
         per_rule_sd = {r: float(approx[approx.rule == r].gap.std(ddof=1)) for r in rules}
@@ -133,6 +136,7 @@ def make_claims(runs: pd.DataFrame, *, reference: str = "bptt", scale: str, sour
             sd_ratio, ">", 1.0, scale, source,
             details={"measured_is": "mean over approximate rules of SD(gap over seeds) / BPTT's SD", "bptt_gap_sd": sd_ref,
                      "gap_sd_per_rule": per_rule_sd},
+            kind="finding",
         ))
     for task, d in runs.groupby("task", sort=False):
         for variant in [v for v in dict.fromkeys(d.variant) if v != "baseline"]:
@@ -148,5 +152,6 @@ def make_claims(runs: pd.DataFrame, *, reference: str = "bptt", scale: str, sour
                          "gap_baseline": _mean(basel, "gap"), "gap_remedy": _mean(rem, "gap"),
                          "top_eig_baseline": _mean(basel, "top_eig"), "top_eig_remedy": _mean(rem, "top_eig"),
                          "test_acc_baseline": _mean(basel, "test_acc"), "test_acc_remedy": _mean(rem, "test_acc")},
+                kind="finding",
             ))
     return claims

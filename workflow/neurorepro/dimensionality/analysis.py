@@ -141,27 +141,27 @@ def build_claims(
             claims.append(
                 Claim(T, f"{net}: after training, the last hidden layer's dimension is below the peak "
                          f"dimension of the early layers (late/peak, {m})",
-                      ec["ratio"], "<", 1.0, scale, source, {**base, "network": net, "measure": m, **ec})
+                      ec["ratio"], "<", 1.0, scale, source, {**base, "network": net, "measure": m, **ec}, kind="finding")
             )
         for m in (linear_measure, intrinsic_measure):
             ct = compression_over_training(dims, m)
             claims.append(
                 Claim(T, f"{net}: the last hidden layer's dimension decreases over training "
                          f"(final/initial, {m})",
-                      ct["ratio"], "<", 1.0, scale, source, {**base, "network": net, "measure": m, **ct})
+                      ct["ratio"], "<", 1.0, scale, source, {**base, "network": net, "measure": m, **ct}, kind="finding")
             )
         cg = class_gap(dims, linear_measure, n_classes)
         claims.append(
             Claim(T, f"{net}: after training, the last hidden layer's dimension approaches the number of "
                      f"classes (dimension / n_classes, {linear_measure})",
                   cg["final_over_classes"], "within", list(class_band), scale, source,
-                  {**base, "network": net, "measure": linear_measure, **cg})
+                  {**base, "network": net, "measure": linear_measure, **cg}, kind="finding")
         )
     if sweep is not None and len(sweep):
         se = sgd_noise_effect(sweep, intrinsic_measure)
         claims.append(
             Claim(T, "more SGD noise (larger lr / batch size) gives a lower final late-layer dimension "
                      f"(Spearman rho of dimension with lr/batch, {intrinsic_measure})",
-                  se["spearman"], "<", 0.0, scale, source, {**base, "measure": intrinsic_measure, **se})
+                  se["spearman"], "<", 0.0, scale, source, {**base, "measure": intrinsic_measure, **se}, kind="finding")
         )
     return claims

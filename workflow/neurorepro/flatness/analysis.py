@@ -150,7 +150,7 @@ def _claims_of(measures: pd.DataFrame, prefix: str, name, *, scale: str, source:
                 f"{prefix}The sharpness bound on the {what} holds at every measured point "
                 "(measured: share of points where it holds, gradient-norm form)",
                 measured, ">=", 1.0, scale, source,
-                {**per_form, **common},
+                {**per_form, **common}, kind="bound",
             )
         )
     for h, sign, word in (("lr", "<", "larger learning rate"), ("batch_size", ">", "smaller batch")):
@@ -167,7 +167,7 @@ def _claims_of(measures: pd.DataFrame, prefix: str, name, *, scale: str, source:
                 Claim(
                     TARGET,
                     f"{prefix}A {word} gives lower {what} (measured: Spearman rho of {h} vs final {m} across runs)",
-                    rho, sign, 0.0, scale, source, {**common, **group},
+                    rho, sign, 0.0, scale, source, {**common, **group}, kind="finding",
                 )
             )
     r_mls = spearman(final["sharpness"], final["mls"]) if len(final) else float("nan")
@@ -183,7 +183,7 @@ def _claims_of(measures: pd.DataFrame, prefix: str, name, *, scale: str, source:
              "rho_trace_local_dim": spearman(final["hessian_trace"], final["local_dim"]) if len(final) else float("nan"),
              "rho_sharpness_volume": spearman(final["sharpness"], final["volume"]) if len(final) else float("nan"),
              "rho_sharpness_gen_gap_acc": spearman(final["sharpness"], final["gen_gap_acc"]) if len(final) else float("nan"),
-             **common},
+             **common}, kind="finding",
         )
     )
     return claims

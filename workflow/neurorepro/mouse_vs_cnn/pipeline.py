@@ -221,6 +221,8 @@ def build_claims(best: pd.DataFrame, primary: str, source: str, scale: str, plan
                  "best_ssm_by_weights": {str(w): {str(a): round(float(v), 4) for a, v in zip(g["area"], g["ssm"])}
                                          for w, g in best[best["cre_line"] == "all"].groupby("weights")
                                          if "ssm" in g}},
+        # on embedded data the planted area -> layer map decides this: a recovery, not a finding
+        kind="recovery" if source == "embedded" else "finding", paper_ref="Fig. 4",
     ))
     if source == "embedded" and planted:
         fine = b[b["cre_line"] != "all"]
@@ -235,6 +237,7 @@ def build_claims(best: pd.DataFrame, primary: str, source: str, scale: str, plan
             details={"planted": planted, "recovered": dict(zip(area_best["area"], area_best["layer"])),
                      "fraction_of_area_cre_depth_groups": float(np.mean(hit_fine)) if hit_fine else float("nan"),
                      "n_groups": len(hit_fine)},
+            kind="recovery",
         ))
     return claims
 

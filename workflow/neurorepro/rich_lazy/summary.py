@@ -76,6 +76,7 @@ def build_claims(df: pd.DataFrame, scale: str, source: str, aligned_rank: int | 
                          (v < 0) if cmp_ == "<" else (v > 0) for v in rho.values())),
                      f"mean_{measure}_at_rank": {f"{t}/rank_{r}": float(v) for (t, r), v in ends.items()},
                      "n_seeds": n_seeds},
+            kind="finding",
         ))
     if {"connectivity", "shuffled"} <= set(df["init"]):
         er = paired_difference(df, "connectivity", "shuffled", "effective_rank")
@@ -87,6 +88,7 @@ def build_claims(df: pd.DataFrame, scale: str, source: str, aligned_rank: int | 
                      "effective_rank_connectivity": float(df[df.init == "connectivity"].effective_rank.mean()),
                      "effective_rank_shuffled": float(df[df.init == "shuffled"].effective_rank.mean()),
                      "n_seeds": n_seeds},
+            kind="recovery",  # a sanity check of the init, not evidence for the paper
         ))
         for measure, cmp_, text in (
             ("weight_change", ">", "The connectivity-derived initialisation learns richer (larger weight change) "
@@ -100,6 +102,7 @@ def build_claims(df: pd.DataFrame, scale: str, source: str, aligned_rank: int | 
                 source=source,
                 details={"statistic": f"{measure}(connectivity) - {measure}(shuffled), mean over seeds and tasks",
                          "per_task": d, "n_seeds": n_seeds},
+                kind="finding",
             ))
     if aligned_rank is not None and f"aligned_{aligned_rank}" in set(df["init"]):
         a, r = f"aligned_{aligned_rank}", f"rank_{aligned_rank}"
@@ -117,5 +120,6 @@ def build_claims(df: pd.DataFrame, scale: str, source: str, aligned_rank: int | 
                          "per_task": d, "n_seeds": n_seeds,
                          "effective_rank_aligned": float(df[df.init == a].effective_rank.mean()),
                          "effective_rank_random": float(df[df.init == r].effective_rank.mean())},
+                kind="finding",
             ))
     return claims

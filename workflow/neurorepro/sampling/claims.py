@@ -27,6 +27,7 @@ def rsn_beats_sampler_only(metrics: pd.DataFrame, what: str, scale: str, source:
         scale=scale,
         source=source,
         details={"wasserstein_rsn": w["rsn"], "wasserstein_synaptic": w["synaptic"], "wasserstein_rate": w["rate"]},
+        kind="finding", paper_ref="Fig. 3",
     )
 
 
@@ -50,6 +51,7 @@ def build_claims(
         source=source,
         details={**acc, "threshold_frac": threshold_frac, "skew": laplace.attrs.get("skew"),
                  "measure": "steps_accelerated / steps_langevin (RSN, 2-D Laplace mixture)"},
+        kind="bound",  # Langevin theory: any skew term does not slow convergence
     ))
     trend = size_trend(sweep)
     claims.append(Claim(
@@ -62,5 +64,6 @@ def build_claims(
         source=source,
         details={**trend, "measure": "Spearman correlation of reservoir size with mean marginal Wasserstein-1",
                  "task": str(sweep["task"].iloc[0]), "n_seeds": int(sweep["seed"].nunique())},
+        kind="finding",
     ))
     return claims
