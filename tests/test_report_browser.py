@@ -38,7 +38,16 @@ def test_all_writes_every_claim(tiny_run):
     claims = pd.read_csv(tiny_run.workdir / "results" / "claims.tsv", sep="\t")
     assert set(claims["target"]) == set(PAPERS)
     assert claims["holds"].astype(str).str.lower().isin(["true", "false"]).all()
-    assert (tiny_run.workdir / "results" / "report" / "front_page.rst").exists()
+    assert claims["kind"].isin(["finding", "recovery", "bound"]).all()
+    assert claims["outcome"].isin(["holds", "fails", "inconclusive"]).all()
+    assert ((claims["outcome"] == "holds") == (claims["holds"].astype(str).str.lower() == "true")).all()
+    # every claims.json the run wrote passes the contract's checks (kind, outcome from its numbers)
+    from neurorepro.claims import read_claims
+    for paper in PAPERS:
+        assert read_claims(tiny_run.workdir / "results" / paper / "claims.json")
+    front = (tiny_run.workdir / "results" / "report" / "front_page.rst").read_text()
+    assert front.index("Findings\n") < front.index("Provenance")
+    assert (tiny_run.workdir / "results" / "claims_findings.png").stat().st_size > 0
 
 
 @pytest.mark.workflow
@@ -55,6 +64,7 @@ def test_report_in_headless_chromium(tiny_run, tmp_path):
     text = html.read_text()
     images = sorted(set(re.findall(r'"data_uri": "(data/raw/[^"]+\.(?:png|svg))"', text)))
     assert len(images) >= 2 * len(PAPERS), images  # at least two figures per paper
+    assert any("claims_findings" in src for src in images), "the findings figure is not in the report"
     for rel in images:
         assert (html.parent / rel).stat().st_size > 0, rel
 
@@ -64,11 +74,12 @@ def test_report_in_headless_chromium(tiny_run, tmp_path):
             "--disable-component-update", "--disable-sync", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(html.as_uri())
-        page.wait_for_selector("text=headline claims hold", timeout=30000)
+        page.wait_for_selector("text=findings:", timeout=30000)
         page.evaluate("window.scrollTo(0, 0)")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report_front_page.png"), full_page=True)
         menu = page.inner_text("body")
+        assert "Findings" in menu and "paper's value" in menu, "the front page has no findings section"
         for paper in PAPERS:
             assert paper in menu, f"report has no section for {paper}"
         widths = page.evaluate(

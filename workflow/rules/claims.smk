@@ -19,3 +19,21 @@ rule claims_table:
         ENV
     script:
         "../scripts/claims_table.py"
+
+
+rule claims_figure:
+    input:
+        claims="results/claims.tsv",
+    output:
+        pdf="results/claims_findings.pdf",
+        png=report("results/claims_findings.png", caption="../report/claims_findings.rst", category="0. Claims"),
+    log:
+        "logs/claims_figure.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        ENV
+    script:
+        "../scripts/claims_figure.py"

@@ -42,4 +42,9 @@ def register_target(name: str, outputs: list[str]) -> list[str]:
 
 def all_outputs() -> list[str]:
     files = [f for outs in TARGET_OUTPUTS.values() for f in outs]
-    return files + ["results/claims.tsv", "results/provenance.json", "results/report/front_page.rst"]
+    return files + [
+        "results/claims.tsv",
+        "results/claims_findings.png",
+        "results/provenance.json",
+        "results/report/front_page.rst",
+    ]
