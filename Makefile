@@ -4,7 +4,7 @@ VENV   ?= .venv
 CORES  ?= all
 BIN     = $(VENV)/bin
 
-.PHONY: all test setup report clean
+.PHONY: all test test-fast setup report clean
 
 # Create the virtual environment and install the pinned package (editable) once;
 # re-run when pyproject.toml changes.
@@ -25,7 +25,11 @@ report: setup
 	$(BIN)/snakemake --report results/report.zip
 
 test: setup
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+# The edit loop: unit tests only (no Snakemake runs, no SLURM, no browser).
+test-fast: setup
+	$(BIN)/python -m pytest -ra -m "not workflow and not slurm" $(PYTEST_ARGS)
 
 clean:
 	rm -rf results logs benchmarks resources/embedded .snakemake

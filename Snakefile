@@ -1,6 +1,6 @@
 # neurorepro: one DAG that regenerates the figures of eight papers.
 # Entry point: `snakemake --cores all` builds `all`; `snakemake --cores all <target>`
-# builds one paper. See README.md and ../shared/DESIGN.md.
+# builds one paper. See README.md and docs/design.md.
 from snakemake.utils import min_version
 
 min_version("9.0")
