@@ -14,7 +14,7 @@ TINY = {
             "n_hidden": 32, "n_iter": 150, "batch_size": 128, "n_train": 2000, "n_reference": 2000,
             "n_chains": 200, "n_steps": 200, "record_every": 20,
             "digits_pca_dim": 4, "digits_n_hidden": 32, "digits_n_iter": 150, "digits_n_images": 300,
-            "sweep_sizes": [2, 16], "sweep_seeds": 1, "threads": 1,
+            "sweep_sizes": [2, 16], "sweep_seeds": 2, "threads": 1, "n_seeds": 2, "digits_n_seeds": 2,
         }
     }
 }
@@ -26,19 +26,22 @@ def test_sampling_target_builds_figures_tables_and_claims(snakemake_run):
     snakemake_run("--nolock", "sampling", config=TINY)
     wf = snakemake_run.workdir
     claims = read_claims(wf / "results/sampling/claims.json")
-    assert len(claims) == 4 and all(c["target"] == "sampling" and c["scale"] == "demo" for c in claims)
+    assert len(claims) == 10 and all(c["target"] == "sampling" and c["scale"] == "demo" for c in claims)
     assert all(isinstance(c["holds"], bool) for c in claims)
-    for fig in ("bimodal", "laplace", "digits", "size"):
+    assert {c["kind"] for c in claims} == {"finding", "bound"}
+    assert all(c["n"] == 2 for c in claims if c["kind"] == "finding")  # two seeds: no interval, inconclusive
+    assert all(c["outcome"] == "inconclusive" for c in claims if c["kind"] == "finding")
+    for fig in ("bimodal", "laplace", "digits", "size", "theory"):
         for ext in ("pdf", "png"):
             assert (wf / f"results/sampling/figures/{fig}.{ext}").stat().st_size > 5000
     with xr.open_dataset(wf / "results/sampling/laplace/samples.nc") as ds:
         assert ds["samples"].dims == ("network", "chain", "dim")
         assert ds.sizes["chain"] == 200 and ds.attrs["seed"] == 2016 + 1000
-        assert "wasserstein_time_accel" in ds
+        assert ds["wasserstein_time_accel"].dims == ("seed", "sampler", "step")
     assert (wf / "logs/sampling/sampling_claims.log").exists()
     assert (wf / "benchmarks/sampling/sampling_size_sweep.tsv").exists()
     summary = (wf / "results/sampling/summary.tsv").read_text().splitlines()
-    assert summary[0].startswith("task\tnetwork") and len(summary) > 9
+    assert summary[0].startswith("task\tseed\tnetwork") and len(summary) > 18
 
 
 def test_sampling_bad_config_names_the_key(snakemake_run):

@@ -1,9 +1,10 @@
 # Chen, Jiang, Rao, Shea-Brown 2023, "Expressive probabilistic sampling in recurrent neural networks".
 # Reservoir-sampler networks (RSN) vs sampler-only networks on a 1-D bimodal mixture, a 2-D
-# heavy-tailed Laplace mixture and digits in PCA space; quality vs reservoir size; claims.
+# heavy-tailed Laplace mixture and digits in PCA space; quality vs reservoir size; what sampler-only
+# networks can represent (theory); claims with 95% intervals over seeds.
 
 SAMPLING = section("sampling")
-SAMPLING_FIGURES = ["bimodal", "laplace", "digits", "size"]
+SAMPLING_FIGURES = ["bimodal", "laplace", "digits", "size", "theory"]
 
 
 def _check_sampling(sec: dict) -> None:
@@ -12,7 +13,9 @@ def _check_sampling(sec: dict) -> None:
             "n_train", "n_reference", "n_chains", "n_steps", "dt", "record_every", "init_std",
             "bimodal_means", "bimodal_stds", "laplace_rhos", "skew", "accel_init", "accel_init_std",
             "accel_threshold_frac", "digits_dataset", "digits_pca_dim", "digits_n_hidden", "digits_n_iter",
-            "digits_n_show", "sweep_sizes", "sweep_task", "sweep_seeds", "threads"]
+            "digits_n_show", "sweep_sizes", "sweep_task", "sweep_seeds", "threads", "weight_decay", "amsgrad",
+            "lr_schedule", "restart_per_stage", "loss_weighting", "n_seeds", "n_energy", "digits_whiten",
+            "digits_heldout_frac", "digits_n_seeds"]
     missing = [k for k in need if k not in sec]
     if missing:
         raise ValueError(f"config sampling (scale {SCALE}) lacks keys {missing}")
@@ -33,13 +36,15 @@ _check_sampling(SAMPLING)
 
 def _sampling_train(cfg):
     """DSM/Langevin settings every rule passes to neurorepro.sampling.experiment.TrainSettings."""
-    keys = ["activation", "sigma_max", "sigma_min", "n_stages", "n_iter", "batch_size", "lr",
-            "n_chains", "n_steps", "dt", "record_every", "init_std"]
+    keys = ["activation", "sigma_max", "sigma_min", "n_stages", "n_iter", "batch_size", "lr", "weight_decay",
+            "amsgrad", "lr_schedule", "restart_per_stage", "loss_weighting", "n_chains", "n_steps", "dt",
+            "record_every", "init_std"]
     return {k: cfg[k] for k in keys}
 
 
 def _sampling_target(cfg):
-    keys = ["bimodal_means", "bimodal_stds", "bimodal_weights", "laplace_rhos", "laplace_means", "laplace_scale"]
+    keys = ["bimodal_means", "bimodal_stds", "bimodal_weights", "laplace_rhos", "laplace_means", "laplace_scale",
+            "laplace_kind"]
     return {k: cfg.get(k) for k in keys}
 
 
@@ -59,6 +64,8 @@ rule sampling_density:
         skew=lambda wc: SAMPLING["skew"] if wc.task == "laplace" else 0.0,
         accel_init=SAMPLING["accel_init"],
         accel_init_std=SAMPLING["accel_init_std"],
+        n_seeds=SAMPLING["n_seeds"],
+        n_energy=SAMPLING["n_energy"],
         seed=config["seed"],
         device=config["device"],
         scale=SCALE,
@@ -68,9 +75,9 @@ rule sampling_density:
         "benchmarks/sampling/sampling_density_{task}.tsv"
     threads: SAMPLING["threads"]
     resources:
-        mem_mb=2000,
+        mem_mb=2000 if SCALE == "demo" else 4000,
         runtime=30 if SCALE == "demo" else 600,
-        gpu=0 if SCALE == "demo" else 1,
+        gpu=1 if SCALE == "paper" else 0,
     conda:
         ENV
     script:
@@ -83,12 +90,18 @@ rule sampling_digits:
         samples="results/sampling/digits/samples.nc",
         metrics="results/sampling/digits/metrics.tsv",
     params:
-        train=lambda wc: {**_sampling_train(SAMPLING), "n_iter": SAMPLING["digits_n_iter"]},
+        train=lambda wc: {**_sampling_train(SAMPLING), "n_iter": SAMPLING["digits_n_iter"],
+                          "lr": SAMPLING.get("digits_lr") or SAMPLING["lr"]},
         dataset=SAMPLING["digits_dataset"],
         pca_dim=SAMPLING["digits_pca_dim"],
         n_hidden=SAMPLING["digits_n_hidden"],
         n_images=SAMPLING.get("digits_n_images"),
         n_show=SAMPLING["digits_n_show"],
+        n_seeds=SAMPLING["digits_n_seeds"],
+        heldout_frac=SAMPLING["digits_heldout_frac"],
+        whiten=SAMPLING["digits_whiten"],
+        n_energy=SAMPLING["n_energy"],
+        scale=SCALE,
         root=config.get("resources_dir", "resources"),
         seed=config["seed"],
         device=config["device"],
@@ -98,9 +111,9 @@ rule sampling_digits:
         "benchmarks/sampling/sampling_digits.tsv"
     threads: SAMPLING["threads"]
     resources:
-        mem_mb=3000 if SCALE == "demo" else 16000,
+        mem_mb=3000 if SCALE == "demo" else (16000 if SCALE == "paper" else 4000),
         runtime=30 if SCALE == "demo" else 1440,
-        gpu=0 if SCALE == "demo" else 1,
+        gpu=1 if SCALE == "paper" else 0,
     conda:
         ENV
     script:
@@ -119,6 +132,7 @@ rule sampling_size_sweep:
         n_seeds=SAMPLING["sweep_seeds"],
         n_train=SAMPLING["n_train"],
         n_reference=SAMPLING["n_reference"],
+        n_energy=SAMPLING["n_energy"],
         seed=config["seed"],
         device=config["device"],
     log:
@@ -127,9 +141,9 @@ rule sampling_size_sweep:
         "benchmarks/sampling/sampling_size_sweep.tsv"
     threads: SAMPLING["threads"]
     resources:
-        mem_mb=2000,
+        mem_mb=2000 if SCALE == "demo" else 4000,
         runtime=30 if SCALE == "demo" else 1440,
-        gpu=0 if SCALE == "demo" else 1,
+        gpu=1 if SCALE == "paper" else 0,
     conda:
         ENV
     script:
@@ -139,6 +153,8 @@ rule sampling_size_sweep:
 def _sampling_figure_inputs(wc):
     if wc.fig == "size":
         return {"data": "results/sampling/size_sweep.tsv"}
+    if wc.fig == "theory":
+        return {"data": "results/sampling/bimodal/samples.nc", "metrics": "results/sampling/bimodal/metrics.tsv"}
     return {"data": f"results/sampling/{wc.fig}/samples.nc", "metrics": f"results/sampling/{wc.fig}/metrics.tsv"}
 
 
@@ -180,6 +196,7 @@ rule sampling_claims:
         summary="results/sampling/summary.tsv",
     params:
         accel_threshold_frac=SAMPLING["accel_threshold_frac"],
+        seed=config["seed"],
         scale=SCALE,
         source=SOURCE,
     log:

@@ -12,7 +12,8 @@ seed = p.seed + TASK_SEED_OFFSET[task]
 seed_everything(seed)
 ds, metrics = run_density_task(
     task, make_target(task, p.target), TrainSettings(**p.train, device=p.device), p.n_hidden, p.n_train,
-    p.n_reference, seed, skew=p.skew, accel_init=p.accel_init, accel_init_std=p.accel_init_std, log=log,
+    p.n_reference, seed, skew=p.skew, accel_init=p.accel_init, accel_init_std=p.accel_init_std, n_seeds=p.n_seeds,
+    n_energy=p.n_energy, log=log,
 )
 ds.attrs["scale"] = p.scale
 write_netcdf(ds, sm.output.samples)

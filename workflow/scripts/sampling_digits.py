@@ -11,7 +11,9 @@ seed = p.seed + TASK_SEED_OFFSET["digits"]
 seed_everything(seed)
 ds, metrics = run_digits(
     TrainSettings(**p.train, device=p.device), p.dataset, p.pca_dim, p.n_hidden, seed, root=p.root,
-    n_images_max=p.n_images, n_show=p.n_show, log=log,
+    n_images_max=p.n_images, n_show=p.n_show, n_seeds=p.n_seeds, heldout_frac=p.heldout_frac, whiten=p.whiten,
+    n_energy=p.n_energy, log=log,
 )
+ds.attrs["scale"] = p.scale
 write_netcdf(ds, sm.output.samples)
 write_tsv(metrics, sm.output.metrics)

@@ -11,6 +11,6 @@ seed = p.seed + TASK_SEED_OFFSET["sweep"]
 seed_everything(seed)
 table = run_size_sweep(
     p.task, make_target(p.task, p.target), TrainSettings(**p.train, device=p.device), p.sizes, p.n_seeds,
-    p.n_train, p.n_reference, seed, log=log,
+    p.n_train, p.n_reference, seed, n_energy=p.n_energy, log=log,
 )
 write_tsv(table, sm.output[0])

@@ -20,6 +20,10 @@ class ScoreSampler:
     activation : ``tanh``, ``relu`` or ``softplus``.
     sigma_max, sigma_min, n_stages : geometric annealing of the DSM noise scale.
     n_iter : total Adam steps (split evenly over the stages); batch_size, lr : Adam settings.
+    weight_decay, amsgrad, lr_schedule, restart_per_stage, loss_weighting : see
+    :func:`neurorepro.sampling.dsm.train_dsm` (defaults: no decay, cosine within a stage,
+    one Adam across stages, sigma^2-weighted loss; the authors': decay, constant rate, a fresh
+    Adam per stage, unweighted loss).
     seed : seeds weights and minibatches (sampling takes its own seed).
     device : ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
 
@@ -42,6 +46,11 @@ class ScoreSampler:
         lr: float = 1e-3,
         seed: int = 0,
         device: str = "auto",
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        lr_schedule: str = "cosine",
+        restart_per_stage: bool = False,
+        loss_weighting: str = "sigma2",
     ):
         self.kind = kind
         self.n_hidden = n_hidden
@@ -54,6 +63,11 @@ class ScoreSampler:
         self.lr = lr
         self.seed = seed
         self.device = device
+        self.weight_decay = weight_decay
+        self.amsgrad = amsgrad
+        self.lr_schedule = lr_schedule
+        self.restart_per_stage = restart_per_stage
+        self.loss_weighting = loss_weighting
 
     def _validate(self) -> None:
         if self.kind not in KINDS:
@@ -65,6 +79,8 @@ class ScoreSampler:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
 
     def fit(self, X: np.ndarray) -> "ScoreSampler":
         """Train on samples ``X`` (n, d) by annealed denoising score matching."""
@@ -79,7 +95,11 @@ class ScoreSampler:
         gen = torch.Generator(device=self.device_).manual_seed(self.seed)
         self.sigmas_ = geometric_sigmas(self.sigma_max, self.sigma_min, self.n_stages)
         data = torch.as_tensor(X, device=self.device_)
-        self.loss_ = train_dsm(self.model_, data, self.sigmas_, int(self.n_iter), int(self.batch_size), self.lr, gen)
+        self.loss_ = train_dsm(
+            self.model_, data, self.sigmas_, int(self.n_iter), int(self.batch_size), self.lr, gen,
+            weight_decay=float(self.weight_decay), amsgrad=bool(self.amsgrad), lr_schedule=self.lr_schedule,
+            restart_per_stage=bool(self.restart_per_stage), weighting=self.loss_weighting,
+        )
         self.model_.eval()
         return self
 

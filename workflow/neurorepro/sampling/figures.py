@@ -12,6 +12,28 @@ COLORS = {"rsn": "C0", "synaptic": "C1", "rate": "C2", "target": "0.3", "acceler
 SHORT = {"rsn": "RSN", "synaptic": "sampler-only (current)", "rate": "sampler-only (rate)"}
 
 
+def _mean_by_network(metrics: pd.DataFrame, measure: str) -> pd.Series:
+    """Mean of ``measure`` over seeds per network (Langevin rows from N(0, I) starts)."""
+    m = metrics[metrics["sampler"] == "langevin"]
+    return m.groupby("network")[measure].mean()
+
+
+def _seed_bars(ax, metrics: pd.DataFrame, measure: str, ylabel: str) -> None:
+    """Mean over seeds per network (bars) with each seed as a point, and the target's own floor."""
+    m = metrics[metrics["sampler"] == "langevin"]
+    for i, net in enumerate(NETWORKS):
+        v = m.loc[m["network"] == net, measure].to_numpy(float)
+        ax.bar(i, np.nanmean(v), color=COLORS[net], alpha=0.7)
+        ax.scatter(np.full(v.size, i) + np.linspace(-0.15, 0.15, v.size), v, s=8, color="k", zorder=3)
+    if measure == "energy_distance" and "energy_floor" in m:
+        ax.axhline(m.groupby("seed")["energy_floor"].first().mean(), color="0.4", ls="--", lw=0.8,
+                   label="target vs itself")
+        ax.legend(frameon=False, fontsize=6)
+    ax.set_xticks(range(3), ["RSN", "current", "rate"])
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"sampling error ({m['seed'].nunique()} seeds)")
+
+
 def _time_axis(ds: xr.Dataset) -> np.ndarray:
     return ds["step"].values * float(ds["step"].attrs.get("dt", ds.attrs.get("dt", 1.0)))
 
@@ -21,12 +43,13 @@ def bimodal_figure(ds: xr.Dataset, metrics: pd.DataFrame):
     fig, axes = new_figure(2, 3, width=3.0, height=2.4)
     grid = ds["grid"].values
     bins = np.linspace(grid[0], grid[-1], 61)
-    w = metrics[metrics.sampler == "langevin"].set_index("network")["wasserstein"]
+    w = _mean_by_network(metrics, "wasserstein")
+    e = _mean_by_network(metrics, "energy_distance")
     for ax, net in zip(axes[0], NETWORKS):
         ax.hist(ds["samples"].sel(network=net).values[:, 0], bins=bins, density=True, color=COLORS[net], alpha=0.6,
                 label="samples")
         ax.plot(grid, ds["density_true"].values, color="k", lw=1.2, label="target")
-        ax.set_title(f"{SHORT[net]}\n$W_1$ = {w[net]:.3f}")
+        ax.set_title(f"{SHORT[net]}\nenergy {e[net]:.3f}, $W_1$ {w[net]:.3f} (mean)")
         ax.set_xlabel("x")
         ax.set_ylabel("density")
     axes[0, 0].legend(loc="upper left", frameon=False, fontsize=6)
@@ -47,12 +70,8 @@ def bimodal_figure(ds: xr.Dataset, metrics: pd.DataFrame):
     ax.set_ylabel("$W_1$ to target")
     ax.set_title("distance over sampling time")
     ax.set_yscale("log")
-    ax = axes[1, 2]
-    ax.bar(range(3), [w[n] for n in NETWORKS], color=[COLORS[n] for n in NETWORKS])
-    ax.set_xticks(range(3), ["RSN", "current", "rate"])
-    ax.set_ylabel("$W_1$ to target (final samples)")
-    ax.set_title("sampling error")
-    fig.suptitle("1-D bimodal Gaussian mixture (cf. paper Fig. 2)")
+    _seed_bars(axes[1, 2], metrics, "energy_distance", "energy distance to target")
+    fig.suptitle("1-D bimodal Gaussian mixture (cf. paper Fig. 2); panels above and left: first seed")
     return fig
 
 
@@ -62,9 +81,11 @@ def laplace_figure(ds: xr.Dataset, metrics: pd.DataFrame):
     ref = ds["reference"].values
     n_show = min(1500, ds.sizes["chain"], ref.shape[0])
     lim = np.percentile(np.abs(ref), 99.5) * 1.1
-    w = metrics[metrics.sampler == "langevin"].set_index("network")["wasserstein"]
+    w = _mean_by_network(metrics, "wasserstein")
+    e = _mean_by_network(metrics, "energy_distance")
     panels = [("target", ref[:n_show], "target samples")] + [
-        (n, ds["samples"].sel(network=n).values[:n_show], f"{SHORT[n]}\n$W_1$ = {w[n]:.3f}") for n in NETWORKS
+        (n, ds["samples"].sel(network=n).values[:n_show], f"{SHORT[n]}\nenergy {e[n]:.3f}, $W_1$ {w[n]:.3f}")
+        for n in NETWORKS
     ]
     for ax, (key, pts, title) in zip(axes[0], panels):
         ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.4, color=COLORS[key], rasterized=True)
@@ -99,20 +120,18 @@ def laplace_figure(ds: xr.Dataset, metrics: pd.DataFrame):
     ax = axes[1, 2]
     if "wasserstein_time_accel" in ds:
         acc = ds["wasserstein_time_accel"]
+        if "seed" in acc.dims:
+            acc = acc.mean("seed", keep_attrs=True)
         ax.plot(t, acc.sel(sampler="langevin").values, color=COLORS["rsn"], label="Langevin")
         ax.plot(t, acc.sel(sampler="accelerated").values, color=COLORS["accelerated"],
                 label=f"accelerated (skew {acc.attrs.get('skew', '')})")
         ax.set_yscale("log")
         ax.legend(frameon=False, fontsize=6)
-        ax.set_title(f"RSN, chains from {acc.attrs.get('accel_init', '')}")
+        ax.set_title(f"RSN from {acc.attrs.get('accel_init', '')} (mean of seeds)")
     ax.set_xlabel("sampling time")
     ax.set_ylabel("$W_1$ of marginals")
-    ax = axes[1, 3]
-    ax.bar(range(3), [w[n] for n in NETWORKS], color=[COLORS[n] for n in NETWORKS])
-    ax.set_xticks(range(3), ["RSN", "current", "rate"])
-    ax.set_ylabel("$W_1$ of marginals (final)")
-    ax.set_title("sampling error")
-    fig.suptitle("2-D mixture of correlated Laplace distributions (cf. paper Fig. 3)")
+    _seed_bars(axes[1, 3], metrics, "energy_distance", "energy distance to target (joint)")
+    fig.suptitle("2-D mixture of correlated Laplace distributions (cf. paper Fig. 3); scatter: first seed")
     return fig
 
 
@@ -131,10 +150,12 @@ def digits_figure(ds: xr.Dataset, metrics: pd.DataFrame):
     n = ds.sizes["image"]
     ncols = min(8, n)
     fig, axes = new_figure(4, 1, width=0.75 * ncols, height=0.75 * int(np.ceil(n / ncols)) + 0.4)
-    m = metrics.set_index("network")
-    rows = [("real digits", ds["real_images"].values)] + [
-        (f"{SHORT[k]}: energy distance {m.loc[k, 'energy_distance']:.3f}, "
-         f"$W_1$ of PCA marginals {m.loc[k, 'wasserstein']:.3f}", ds["images"].sel(network=k).values)
+    e = _mean_by_network(metrics, "energy_distance")
+    w = _mean_by_network(metrics, "wasserstein")
+    floor = metrics.groupby("seed")["energy_floor"].first().mean() if "energy_floor" in metrics else float("nan")
+    rows = [(f"held-out digits (training set vs held-out: energy distance {floor:.3f})", ds["real_images"].values)] + [
+        (f"{SHORT[k]}: energy distance to held-out {e[k]:.3f}, "
+         f"$W_1$ of PCA marginals {w[k]:.3f} (mean of {metrics['seed'].nunique()} seeds)", ds["images"].sel(network=k).values)
         for k in NETWORKS
     ]
     for ax, (title, imgs) in zip(np.ravel(axes), rows):
@@ -148,16 +169,60 @@ def digits_figure(ds: xr.Dataset, metrics: pd.DataFrame):
 
 def size_figure(sweep: pd.DataFrame):
     """RSN sampling error vs reservoir size (per seed and mean)."""
+    measure = "energy_distance" if "energy_distance" in sweep else "wasserstein"
     fig, ax = new_figure(1, 1, width=3.4, height=2.6)
-    ax.scatter(sweep["n_hidden"], sweep["wasserstein"], s=12, color=COLORS["rsn"], alpha=0.5, label="seed")
-    mean = sweep.groupby("n_hidden")["wasserstein"].mean()
+    for seed, g in sweep.groupby("seed"):
+        ax.plot(g["n_hidden"], g[measure], "-", color=COLORS["rsn"], alpha=0.3, lw=0.8)
+    ax.scatter(sweep["n_hidden"], sweep[measure], s=12, color=COLORS["rsn"], alpha=0.5, label="seed")
+    mean = sweep.groupby("n_hidden")[measure].mean()
     ax.plot(mean.index, mean.values, "o-", color=COLORS["rsn"], label="mean")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("reservoir size N")
-    ax.set_ylabel("$W_1$ of marginals to target")
+    ax.set_ylabel("energy distance to target" if measure == "energy_distance" else "$W_1$ of marginals to target")
     ax.set_title(f"RSN error vs reservoir size ({sweep['task'].iloc[0]})")
     ax.legend(frameon=False)
     return fig
 
 
-FIGURES = {"bimodal": bimodal_figure, "laplace": laplace_figure, "digits": digits_figure}
+def theory_figure(ds: xr.Dataset, metrics: pd.DataFrame):
+    """What each architecture can represent (paper Fig. 1 table, Sec. 3): best sampler-only scores vs the RSN's.
+
+    Left: the bimodal target's score (smoothed by sigma_min), the best score any synaptic-current
+    sampler-only network can have (least squares on span{phi(x), 1, x}), the best firing-rate one
+    (grid search), and the trained networks' scores (first seed). Right: relative Fisher
+    divergence of each trained network per seed, with the two sampler-only floors.
+    """
+    fig, axes = new_figure(1, 2, width=3.6, height=2.8)
+    ax = axes[0]
+    grid = ds["grid"].values
+    ax.plot(grid, ds["score_smoothed"].values, color="k", lw=2, label="target score")
+    ax.plot(grid, ds["score_best_synaptic"].values, color=COLORS["synaptic"], ls="--", lw=1.2,
+            label="best sampler-only (current)")
+    ax.plot(grid, ds["score_best_rate"].values, color=COLORS["rate"], ls="--", lw=1.2, label="best sampler-only (rate)")
+    for net in NETWORKS:
+        ax.plot(grid, ds["score_learned"].sel(network=net).values, color=COLORS[net], lw=1, alpha=0.8,
+                label=f"trained {SHORT[net]}")
+    ax.set_ylim(np.percentile(ds["score_smoothed"].values, [1, 99]) * 1.4)
+    ax.set_xlabel("x")
+    ax.set_ylabel("score d log p / dx")
+    ax.set_title(f"what each network can represent ({ds.attrs.get('activation', '')})")
+    ax.legend(frameon=False, fontsize=5.5)
+    ax = axes[1]
+    m = metrics[metrics["sampler"] == "langevin"]
+    for i, net in enumerate(NETWORKS):
+        v = m.loc[m["network"] == net, "fisher_rel"].to_numpy(float)
+        ax.scatter(np.full(v.size, i) + np.linspace(-0.12, 0.12, v.size), v, s=12, color=COLORS[net], zorder=3)
+    ax.axhline(float(m["fisher_floor_synaptic"].iloc[0]), color=COLORS["synaptic"], ls="--", lw=1,
+               label="floor: any sampler-only (current)")
+    ax.axhline(float(m["fisher_floor_rate"].iloc[0]), color=COLORS["rate"], ls=":", lw=1,
+               label="floor: sampler-only (rate), grid")
+    ax.set_yscale("log")
+    ax.set_xticks(range(3), ["RSN", "current", "rate"])
+    ax.set_ylabel("relative Fisher divergence")
+    ax.set_title(f"score error per seed (n = {m['seed'].nunique()})")
+    ax.legend(frameon=False, fontsize=6)
+    fig.suptitle("sampler-only dynamics cannot represent the bimodal score; the RSN can (cf. paper Fig. 1, Sec. 3)")
+    return fig
+
+
+FIGURES = {"bimodal": bimodal_figure, "laplace": laplace_figure, "digits": digits_figure, "theory": theory_figure}

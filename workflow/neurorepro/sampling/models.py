@@ -9,9 +9,17 @@ the Langevin SDE ``dx = s(x) dt + sqrt(2) dB``.
   i.e. its implied score is ``s(x) = -x + W_out phi(W_in x + b)``: a one-hidden-layer
   network with a skip connection, a universal approximator as ``n_hidden`` grows.
 * :class:`SynapticCurrentScore` — sampler-only network in synaptic-current form,
-  ``dx = (-x + W phi(x) + b) dt + sqrt(2) dB``: ``d`` neurons, the neurons are the samples.
+  ``s(x) = Sigma Sigma^T Gamma (-x + W phi(x) + b)``: ``d`` neurons, the neurons are the samples.
 * :class:`FiringRateScore` — sampler-only network in firing-rate form,
-  ``dx = (-x + phi(W x + b)) dt + sqrt(2) dB``.
+  ``s(x) = Sigma Sigma^T Gamma (-x + phi(W x + b))``.
+
+The sampler-only networks learn, as in the authors' ``NeuralDyn`` (chinsengi/score_RNN,
+``models.py``), a time constant per neuron (``Gamma = diag(gamma)``) and a matrix ``Sigma``
+(the authors' ``sig``, "inverse diffusion coefficient"): the Langevin drift of neuron ``i`` is
+``(Sigma Sigma^T Gamma (...))_i`` with unit noise, which samples ``p`` whenever that drift is
+``grad log p``. With ``W = 0`` they represent any Gaussian's score exactly
+(``Sigma Sigma^T Gamma = C^{-1}``, ``b = mu`` (synaptic) or ``phi(b) = mu`` (rate)); both start
+at ``gamma = 1``, ``Sigma = I``.
 """
 from __future__ import annotations
 
@@ -83,30 +91,37 @@ class ReservoirScore(nn.Module):
         return r, r @ w["W_out"].T
 
 
-class SynapticCurrentScore(nn.Module):
-    """Sampler-only, synaptic-current form: ``s(x) = -x + W phi(x) + b`` (W is d x d)."""
+class _SamplerOnly(nn.Module):
+    """Learnable per-neuron time constants ``gamma`` (d) and ``Sigma`` (d x d) around a drive."""
 
     def __init__(self, dim: int, act: str = "tanh"):
         super().__init__()
         self.phi = activation(act)
         self.W = nn.Parameter(torch.randn(dim, dim) / math.sqrt(dim))
         self.b = nn.Parameter(torch.zeros(dim))
+        self.gamma = nn.Parameter(torch.ones(dim))
+        self.Sigma = nn.Parameter(torch.eye(dim))
+
+    def drive(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return -x + self.phi(x) @ self.W.T + self.b
+        v = (self.drive(x) - x) * self.gamma  # Gamma (-x + drive), one row per sample
+        return v @ (self.Sigma @ self.Sigma.T)  # S Gamma (...) with S = Sigma Sigma^T symmetric
 
 
-class FiringRateScore(nn.Module):
-    """Sampler-only, firing-rate form: ``s(x) = -x + phi(W x + b)`` (W is d x d)."""
+class SynapticCurrentScore(_SamplerOnly):
+    """Sampler-only, synaptic-current form: ``s(x) = Sigma Sigma^T Gamma (-x + W phi(x) + b)`` (W is d x d)."""
 
-    def __init__(self, dim: int, act: str = "tanh"):
-        super().__init__()
-        self.phi = activation(act)
-        self.W = nn.Parameter(torch.randn(dim, dim) / math.sqrt(dim))
-        self.b = nn.Parameter(torch.zeros(dim))
+    def drive(self, x: torch.Tensor) -> torch.Tensor:
+        return self.phi(x) @ self.W.T + self.b
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return -x + self.phi(x @ self.W.T + self.b)
+
+class FiringRateScore(_SamplerOnly):
+    """Sampler-only, firing-rate form: ``s(x) = Sigma Sigma^T Gamma (-x + phi(W x + b))`` (W is d x d)."""
+
+    def drive(self, x: torch.Tensor) -> torch.Tensor:
+        return self.phi(x @ self.W.T + self.b)
 
 
 def build_score_model(kind: str, dim: int, n_hidden: int = 128, act: str = "tanh") -> nn.Module:
