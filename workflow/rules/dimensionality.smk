@@ -1,10 +1,15 @@
 # Recanatesi et al. 2019, Dimensionality compression and expansion in deep neural networks.
-# train (per network: snapshots + probe activations) -> measure (dimension per layer and
-# snapshot) ; sweep_point (per lr x batch size) -> sweep (table) ; figures ; claims.
+# train (per network and seed: snapshots + probe activations, pre- and post-activation)
+# -> measure (dimension per layer and snapshot) ; sweep_point (per lr x batch size, every
+# sweep seed) -> sweep (table) ; figures ; claims (over seeds, with bootstrap CIs).
 
 DIM = section("dimensionality")
 DIM_DIR = "results/dimensionality"
 DIM_NETS = list(DIM["run_networks"])
+DIM_SEEDS = [config["seed"] + i for i in range(int(DIM["n_seeds"]))]
+DIM_SWEEP_SEEDS = [config["seed"] + i for i in range(int(DIM["sgd_sweep"]["n_seeds"]))]
+DIM_RUNS = [(net, s) for net in DIM_NETS for s in DIM_SEEDS]  # (network, seed), network-major
+DIM_BIG = SCALE != "demo"  # reference and paper: long runs, more memory
 DIM_FIGS = ["dimension_per_layer", "dimension_over_training", "sgd_noise"]
 DIM_SWEEP = [(lr, bs) for lr in DIM["sgd_sweep"]["lr"] for bs in DIM["sgd_sweep"]["batch_size"]]
 
@@ -15,6 +20,7 @@ if _unknown_nets:
 
 wildcard_constraints:
     dim_net="|".join(DIM_NETS) if DIM_NETS else "^$",
+    dim_seed=r"[0-9]+",
     dim_lr=r"[0-9.eE+-]+",
     dim_bs=r"[0-9]+",
 
@@ -43,23 +49,23 @@ DIM_MEASURE_PARAMS = {k: DIM[k] for k in ("measures", "pca_variance", "twonn_dis
 
 rule dimensionality_train:
     output:
-        activations=f"{DIM_DIR}/{{dim_net}}/activations.nc",
-        history=f"{DIM_DIR}/{{dim_net}}/history.tsv",
-        snapshots=f"{DIM_DIR}/{{dim_net}}/snapshots.pt",
+        activations=f"{DIM_DIR}/{{dim_net}}/seed{{dim_seed}}/activations.nc",
+        history=f"{DIM_DIR}/{{dim_net}}/seed{{dim_seed}}/history.tsv",
+        snapshots=f"{DIM_DIR}/{{dim_net}}/seed{{dim_seed}}/snapshots.pt",
     params:
         train=lambda wc: _dim_train_params(wc.dim_net),
         data_root=resources_path("datasets"),
-        seed=config["seed"],
+        seed=lambda wc: int(wc.dim_seed),
         device=config["device"],
     log:
-        "logs/dimensionality/dimensionality_train_{dim_net}.log",
+        "logs/dimensionality/dimensionality_train_{dim_net}_seed{dim_seed}.log",
     benchmark:
-        "benchmarks/dimensionality/dimensionality_train_{dim_net}.tsv"
+        "benchmarks/dimensionality/dimensionality_train_{dim_net}_seed{dim_seed}.tsv"
     threads: 1
     resources:
-        mem_mb=3000 if SCALE == "demo" else 16000,
-        runtime=30 if SCALE == "demo" else 720,
-        gpu=0 if SCALE == "demo" else 1,
+        mem_mb=16000 if SCALE == "paper" else (4000 if DIM_BIG else 3000),
+        runtime=720 if SCALE == "paper" else (120 if DIM_BIG else 30),
+        gpu=1 if SCALE == "paper" else 0,
     conda:
         ENV
     script:
@@ -68,21 +74,21 @@ rule dimensionality_train:
 
 rule dimensionality_measure:
     input:
-        activations=f"{DIM_DIR}/{{dim_net}}/activations.nc",
+        activations=f"{DIM_DIR}/{{dim_net}}/seed{{dim_seed}}/activations.nc",
     output:
-        dims=f"{DIM_DIR}/{{dim_net}}/dimensions.tsv",
+        dims=f"{DIM_DIR}/{{dim_net}}/seed{{dim_seed}}/dimensions.tsv",
     params:
         measure=DIM_MEASURE_PARAMS,
         all_layers_at=DIM["all_layers_at"],
-        seed=config["seed"],
+        seed=lambda wc: int(wc.dim_seed),
     log:
-        "logs/dimensionality/dimensionality_measure_{dim_net}.log",
+        "logs/dimensionality/dimensionality_measure_{dim_net}_seed{dim_seed}.log",
     benchmark:
-        "benchmarks/dimensionality/dimensionality_measure_{dim_net}.tsv"
+        "benchmarks/dimensionality/dimensionality_measure_{dim_net}_seed{dim_seed}.tsv"
     threads: 1
     resources:
-        mem_mb=3000 if SCALE == "demo" else 16000,
-        runtime=30 if SCALE == "demo" else 240,
+        mem_mb=16000 if SCALE == "paper" else (4000 if DIM_BIG else 3000),
+        runtime=240 if SCALE == "paper" else (60 if DIM_BIG else 30),
     conda:
         ENV
     script:
@@ -100,7 +106,7 @@ rule dimensionality_sweep_point:
         network=DIM["sgd_sweep"]["network"],
         measure=DIM_MEASURE_PARAMS,
         data_root=resources_path("datasets"),
-        seed=config["seed"],
+        seeds=DIM_SWEEP_SEEDS,
         device=config["device"],
     log:
         "logs/dimensionality/dimensionality_sweep_lr{dim_lr}_bs{dim_bs}.log",
@@ -108,9 +114,9 @@ rule dimensionality_sweep_point:
         "benchmarks/dimensionality/dimensionality_sweep_lr{dim_lr}_bs{dim_bs}.tsv"
     threads: 1
     resources:
-        mem_mb=3000 if SCALE == "demo" else 16000,
-        runtime=20 if SCALE == "demo" else 720,
-        gpu=0 if SCALE == "demo" else 1,
+        mem_mb=16000 if SCALE == "paper" else (4000 if DIM_BIG else 3000),
+        runtime=720 if SCALE == "paper" else (120 if DIM_BIG else 20),
+        gpu=1 if SCALE == "paper" else 0,
     conda:
         ENV
     script:
@@ -138,8 +144,8 @@ rule dimensionality_sweep:
 
 rule dimensionality_figures:
     input:
-        dims=expand(f"{DIM_DIR}/{{net}}/dimensions.tsv", net=DIM_NETS),
-        history=expand(f"{DIM_DIR}/{{net}}/history.tsv", net=DIM_NETS),
+        dims=[f"{DIM_DIR}/{net}/seed{s}/dimensions.tsv" for net, s in DIM_RUNS],
+        history=[f"{DIM_DIR}/{net}/seed{s}/history.tsv" for net, s in DIM_RUNS],
         sweep=f"{DIM_DIR}/sgd_sweep.tsv",
     output:
         table=f"{DIM_DIR}/dimensions.tsv",
@@ -147,6 +153,7 @@ rule dimensionality_figures:
         png=[report(f"{DIM_DIR}/figures/{name}.png", caption=f"../report/dimensionality_{name}.rst",
                     category="dimensionality") for name in DIM_FIGS],
     params:
+        runs=DIM_RUNS,
         networks=DIM_NETS,
         figures=DIM_FIGS,
         measures=DIM["measures"],
@@ -168,15 +175,19 @@ rule dimensionality_figures:
 
 rule dimensionality_claims:
     input:
-        dims=expand(f"{DIM_DIR}/{{net}}/dimensions.tsv", net=DIM_NETS),
+        dims=[f"{DIM_DIR}/{net}/seed{s}/dimensions.tsv" for net, s in DIM_RUNS],
         sweep=f"{DIM_DIR}/sgd_sweep.tsv",
     output:
         claims=f"{DIM_DIR}/claims.json",
+        projection=f"{DIM_DIR}/projection_check.tsv",
     params:
+        runs=DIM_RUNS,
         networks=DIM_NETS,
         linear_measure=DIM["linear_measure"],
         intrinsic_measure=DIM["intrinsic_measure"],
-        class_band=DIM["class_band"],
+        n_probe=DIM["n_probe"],
+        probe_max_features=DIM["probe_max_features"],
+        twonn_discard=DIM["twonn_discard"],
         seed=config["seed"],
         scale=SCALE,
         source=SOURCE,
@@ -186,8 +197,8 @@ rule dimensionality_claims:
         "benchmarks/dimensionality/dimensionality_claims.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=2000,
+        runtime=30 if DIM_BIG else 5,
     conda:
         ENV
     script:
@@ -196,7 +207,7 @@ rule dimensionality_claims:
 
 register_target(
     "dimensionality",
-    [f"{DIM_DIR}/claims.json", f"{DIM_DIR}/dimensions.tsv", f"{DIM_DIR}/sgd_sweep.tsv"]
+    [f"{DIM_DIR}/claims.json", f"{DIM_DIR}/dimensions.tsv", f"{DIM_DIR}/sgd_sweep.tsv", f"{DIM_DIR}/projection_check.tsv"]
     + [f"{DIM_DIR}/figures/{name}.{ext}" for name in DIM_FIGS for ext in ("pdf", "png")],
 )
 

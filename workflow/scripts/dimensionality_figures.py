@@ -1,4 +1,4 @@
-"""Rule dimensionality_figures: the three figures and the combined dimension table."""
+"""Rule dimensionality_figures: the three figures and the combined dimension table (every network and seed)."""
 import pandas as pd
 
 from neurorepro.dimensionality.figures import plot_dimension_over_training, plot_dimension_per_layer, plot_sgd_noise
@@ -7,12 +7,14 @@ from neurorepro.plotting import save_figure
 
 snakemake = globals()["snakemake"]
 p = snakemake.params
-dims = {net: pd.read_csv(f, sep="\t") for net, f in zip(p.networks, snakemake.input.dims)}
-hist = {net: pd.read_csv(f, sep="\t") for net, f in zip(p.networks, snakemake.input.history)}
+dims_list = [pd.read_csv(f, sep="\t") for f in snakemake.input.dims]
+hist_list = [pd.read_csv(f, sep="\t") for f in snakemake.input.history]
+dims = {net: pd.concat([d for (n, _), d in zip(p.runs, dims_list) if n == net], ignore_index=True) for net in p.networks}
+hist = {net: pd.concat([h for (n, _), h in zip(p.runs, hist_list) if n == net], ignore_index=True) for net in p.networks}
 sweep = pd.read_csv(snakemake.input.sweep, sep="\t")
 n_classes = int(pd.concat(dims.values())["n_classes"].max())
 table = pd.concat(
-    [d.merge(hist[n][["step", "test_acc", "train_loss"]], on="step", how="left") for n, d in dims.items()],
+    [d.merge(hist[n][["seed", "step", "test_acc", "train_loss"]], on=["seed", "step"], how="left") for n, d in dims.items()],
     ignore_index=True,
 )
 write_tsv(table, snakemake.output.table)

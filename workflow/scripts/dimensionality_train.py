@@ -1,4 +1,4 @@
-"""Rule dimensionality_train: train one network, record probe activations and snapshots."""
+"""Rule dimensionality_train: train one network with one seed, record probe activations (pre and post) and snapshots."""
 from neurorepro.dimensionality import load_network_data, train_network
 from neurorepro.io import write_netcdf, write_tsv
 from neurorepro.nets import save_snapshots
@@ -20,6 +20,7 @@ meta = {"network": net, "dataset": p.train["dataset"], "kind": p.train["kind"], 
 trainer.activations_.attrs.update({**meta, "model_kwargs": str(p.train["model_kwargs"])})
 history = trainer.history_
 history.insert(0, "network", net)
+history.insert(1, "seed", p.seed)
 write_netcdf(trainer.activations_, snakemake.output.activations)
 write_tsv(history, snakemake.output.history)
 save_snapshots(trainer, snakemake.output.snapshots, meta={**meta, "model_kwargs": p.train["model_kwargs"]})

@@ -10,7 +10,7 @@ from neurorepro.dimensionality.analysis import layer_order
 from neurorepro.dimensionality.experiment import late_layer
 from neurorepro.plotting import new_figure
 
-__all__ = ["MEASURE_LABELS", "plot_dimension_per_layer", "plot_dimension_over_training", "plot_sgd_noise"]
+__all__ = ["MEASURE_LABELS", "seed_mean", "plot_dimension_per_layer", "plot_dimension_over_training", "plot_sgd_noise"]
 
 MEASURE_LABELS = {
     "pr": "participation ratio",
@@ -28,20 +28,39 @@ def _minor_label(value: float, _pos=None) -> str:
 _COLORS = {"pr": "C0", "pca90": "C1", "twonn": "C2", "mle": "C3", "local_pca": "C4"}
 
 
+def seed_mean(table: pd.DataFrame, keys: Sequence[str], value: str = "dimension") -> pd.DataFrame:
+    """Mean and standard deviation over seeds of ``value`` per ``keys`` (``<value>_sd``, ``n_seeds``)."""
+    keys = [k for k in keys if k in table]
+    g = table.groupby(keys, dropna=False)[value]
+    out = g.mean().rename(value).to_frame()
+    out[f"{value}_sd"] = g.std(ddof=1).fillna(0.0)
+    out["n_seeds"] = g.count()
+    return out.reset_index()
+
+
+def _band(ax, x, y, sd, color):
+    if sd is not None and (sd > 0).any():
+        ax.fill_between(x, y - sd, y + sd, color=color, alpha=0.15, lw=0)
+
+
 def plot_dimension_per_layer(
     dims_by_network: dict[str, pd.DataFrame],
     linear: Sequence[str] = ("pr", "pca90"),
     intrinsic: Sequence[str] = ("twonn", "mle", "local_pca"),
 ):
-    """Dimension per layer at initialisation (dashed) and after training (solid).
+    """Dimension per layer at initialisation (dashed) and after training (solid), mean over
+    seeds with a ±1 sd band; crosses: the pre-activation after training.
 
     One row per network; left column linear measures, right column intrinsic ones.
     """
     nets = list(dims_by_network)
     fig, axes = new_figure(len(nets), 2, width=3.6, height=2.8, squeeze=False)
     for r, net in enumerate(nets):
-        dims = dims_by_network[net]
+        table = seed_mean(dims_by_network[net], ["step", "epoch", "layer", "layer_index", "stage", "measure"])
+        dims = table[table["stage"] == "post"] if "stage" in table else table
+        pre = table[table["stage"] == "pre"] if "stage" in table else table.iloc[:0]
         layers = layer_order(dims)
+        n_seeds = int(dims["n_seeds"].max())
         first, last = dims["step"].min(), dims["step"].max()
         last_epoch = dims.loc[dims["step"] == last, "epoch"].iloc[0]
         for c, (group, title) in enumerate(((linear, "linear"), (intrinsic, "intrinsic"))):
@@ -51,16 +70,23 @@ def plot_dimension_per_layer(
                 if d.empty:
                     continue
                 for step, ls, lab in ((first, "--", "init"), (last, "-", f"epoch {last_epoch:g}")):
-                    y = d[d["step"] == step].set_index("layer").loc[layers, "dimension"]
-                    ax.plot(range(len(layers)), y.to_numpy(), ls, marker="o", ms=3, color=_COLORS.get(m),
+                    dd = d[d["step"] == step].set_index("layer").loc[layers]
+                    y, sd = dd["dimension"].to_numpy(), dd["dimension_sd"].to_numpy()
+                    ax.plot(range(len(layers)), y, ls, marker="o", ms=3, color=_COLORS.get(m),
                             label=f"{MEASURE_LABELS.get(m, m)} ({lab})")
+                    _band(ax, range(len(layers)), y, sd, _COLORS.get(m))
+                dp = pre[(pre["measure"] == m) & (pre["step"] == last)]
+                if len(dp):
+                    xs = [layers.index(la) for la in dp["layer"]]
+                    ax.plot(xs, dp["dimension"], "x", ms=6, color=_COLORS.get(m),
+                            label=f"{MEASURE_LABELS.get(m, m)} pre-activation (epoch {last_epoch:g})")
             ax.set_xticks(range(len(layers)))
             ax.set_xticklabels(layers, rotation=45, ha="right")
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(ScalarFormatter())
             ax.yaxis.set_minor_formatter(FuncFormatter(_minor_label))
             ax.set_ylabel("dimension (log scale)")
-            ax.set_title(f"{net}: {title} dimension")
+            ax.set_title(f"{net}: {title} dimension (mean ± sd, {n_seeds} seed{'s' if n_seeds > 1 else ''})")
             ax.legend(fontsize=6, frameon=False, loc="best")
     return fig
 
@@ -75,7 +101,9 @@ def plot_dimension_over_training(
     nets = list(dims_by_network)
     fig, axes = new_figure(len(nets), 2, width=3.6, height=2.8, squeeze=False)
     for r, net in enumerate(nets):
-        dims, hist = dims_by_network[net], histories[net]
+        dims = seed_mean(dims_by_network[net], ["step", "epoch", "layer", "layer_index", "stage", "measure"])
+        dims = dims[dims["stage"] == "post"] if "stage" in dims else dims
+        hist = histories[net].groupby("step", as_index=False)[["epoch", "test_acc"]].mean()
         layer = late_layer(layer_order(dims))
         acc = hist.set_index("step")["test_acc"]
         ax = axes[r, 0]
@@ -84,6 +112,7 @@ def plot_dimension_over_training(
             if d.empty:
                 continue
             ax.plot(d["epoch"], d["dimension"], marker="o", ms=3, color=_COLORS.get(m), label=MEASURE_LABELS.get(m, m))
+            _band(ax, d["epoch"].to_numpy(), d["dimension"].to_numpy(), d["dimension_sd"].to_numpy(), _COLORS.get(m))
         if n_classes:
             ax.axhline(n_classes, color="0.5", lw=0.8, ls=":", label=f"{n_classes} classes")
         ax.set_xscale("symlog", linthresh=1)
@@ -117,30 +146,49 @@ def plot_dimension_over_training(
 
 
 def plot_sgd_noise(sweep: pd.DataFrame, measures: Sequence[str] = ("pr", "twonn")):
-    """Final late-layer dimension (and test accuracy) against SGD noise lr / batch size."""
-    fig, axes = new_figure(1, len(measures) + 1, width=3.0, height=2.6, squeeze=False)
+    """Final late-layer dimension against SGD noise lr / batch size (mean ± sd over seeds),
+    test accuracy against noise, and dimension against the generalisation gap (one point
+    per run)."""
+    fig, axes = new_figure(1, len(measures) + 2, width=3.0, height=2.6, squeeze=False)
     axes = axes[0]
     batches = sorted(sweep["batch_size"].unique())
     markers = "osD^v<>"
+    keys = ["lr", "batch_size", "measure"]
     for i, m in enumerate(measures):
         ax = axes[i]
-        d = sweep[sweep["measure"] == m]
+        d = seed_mean(sweep[sweep["measure"] == m], keys)
         for j, b in enumerate(batches):
             db = d[d["batch_size"] == b].sort_values("lr")
-            ax.plot(db["lr"] / b, db["dimension"], marker=markers[j % len(markers)], label=f"batch {b}")
+            ax.errorbar(db["lr"] / b, db["dimension"], yerr=db["dimension_sd"], marker=markers[j % len(markers)],
+                        capsize=2, label=f"batch {b}")
         ax.set_xscale("log")
         ax.set_xlabel("SGD noise  lr / batch size")
-        ax.set_ylabel(f"final dimension of {d['layer'].iloc[0] if len(d) else 'late layer'}")
+        layer = sweep["layer"].dropna().iloc[0] if "layer" in sweep and sweep["layer"].notna().any() else "late layer"
+        ax.set_ylabel(f"final dimension of {layer}")
         ax.set_title(MEASURE_LABELS.get(m, m))
-        ax.legend(frameon=False)
-    ax = axes[-1]
-    d = sweep.drop_duplicates(["lr", "batch_size"])
+        ax.legend(frameon=False, fontsize=6)
+    ax = axes[len(measures)]
+    first = sweep[sweep["measure"] == measures[0]]
+    d = seed_mean(first, keys, value="test_acc")
     for j, b in enumerate(batches):
         db = d[d["batch_size"] == b].sort_values("lr")
-        ax.plot(db["lr"] / b, db["test_acc"], marker=markers[j % len(markers)], label=f"batch {b}")
+        ax.errorbar(db["lr"] / b, db["test_acc"], yerr=db["test_acc_sd"], marker=markers[j % len(markers)], capsize=2,
+                    label=f"batch {b}")
     ax.set_xscale("log")
     ax.set_xlabel("SGD noise  lr / batch size")
     ax.set_ylabel("final test accuracy")
     ax.set_title("accuracy")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, fontsize=6)
+    ax = axes[-1]
+    m = measures[-1]
+    d = sweep[(sweep["measure"] == m)]
+    if {"train_acc", "test_acc"} <= set(d):
+        for j, b in enumerate(batches):
+            db = d[d["batch_size"] == b]
+            ax.plot(db["train_acc"] - db["test_acc"], db["dimension"], markers[j % len(markers)], ms=4, alpha=0.7,
+                    label=f"batch {b}")
+    ax.set_xlabel("generalisation gap  train - test accuracy")
+    ax.set_ylabel(f"final dimension ({MEASURE_LABELS.get(m, m)})")
+    ax.set_title("dimension vs gap (one point per run)")
+    ax.legend(frameon=False, fontsize=6)
     return fig
