@@ -1,6 +1,7 @@
 """causal_attention end to end through Snakemake on a tiny grid, and config errors naming the key."""
 from __future__ import annotations
 
+import numpy as np  # noqa: F401
 import pandas as pd
 import pytest
 import xarray as xr
@@ -11,12 +12,14 @@ from neurorepro.claims import read_claims
 TINY = {
     "causal_attention": {"demo": {
         "sizes": [4, 6], "probs": [0.5], "n_seeds": 1, "n_steps": 400, "burn_in": 0, "variant": "lu2023",
-        "strength": 5.0, "input_mean": 10.0, "input_std": 2.236, "frac_excitatory": 0.8, "threads": 1,
-        "granger": {"max_lag": 3, "criterion": "aic"},
-        "model": {"context": 4, "d_model": 8, "n_heads": 2, "d_ff": 8, "dropout": 0.0, "lr": 0.003,
+        "strength": 5.0, "input_mean": 5.0, "input_std": 2.236, "frac_excitatory": 0.8, "threads": 1,
+        "archs": ["causalformer", "keyed"],
+        "granger": {"max_lag": 3, "criterion": "aic", "statistic": "gc"},
+        "model": {"context": 4, "d_model": 8, "n_heads": 2, "d_qk": 4, "d_ff": 8, "dropout": 0.0, "lr": 0.003,
                   "weight_decay": 0.01, "batch_size": 64, "max_epochs": 2, "patience": 1,
-                  "train_frac": 0.6, "val_frac": 0.2},
+                  "train_frac": 0.6, "val_frac": 0.2, "n_init": 2},
         "claims": {"large_n": 6, "dense_p": 0.5, "r2_floor": 0.5},
+        "recovery": {"n_systems": 2, "n_neurons": 4, "density": 0.3, "order": 1, "floor": 0.9},
     }}
 }
 
@@ -28,9 +31,18 @@ def test_causal_attention_target_runs_on_a_tiny_grid(snakemake_run):
     table = pd.read_csv(wd / "auroc.tsv", sep="\t")
     assert sorted(table["n_neurons"]) == [4, 6]
     assert table["r2"].notna().all() and (table["granger_lag"] >= 1).all()
+    # both architectures side by side, Granger under AIC and BIC, both scorings
+    for col in ["auroc_attention", "auroc_attention_keyed", "auroc_granger_aic", "auroc_granger_bic",
+                "auroc_all_attention", "auroc_all_granger", "r2_ensemble", "r2_keyed"]:
+        assert col in table, col
+    with xr.open_dataset(wd / "attention" / "causalformer" / "N6.nc") as att:
+        assert att["attention_each"].sizes["init"] == 2  # n_init models per network
+        m = att["attention"].values[0]
+        assert (m.diagonal() == 0).all() and (m.sum(axis=1) <= 1 + 1e-9).all() and (m >= 0).all()
     claims = read_claims(wd / "claims.json")
-    assert len(claims) == 2 and all(c["target"] == "causal_attention" for c in claims)
-    assert claims[0]["details"]["n_networks"] == 1  # only N=6 counts as large here
+    assert len(claims) == 6 and all(c["target"] == "causal_attention" for c in claims)
+    assert claims[0]["n"] == 1  # only N=6 counts as large here
+    assert [c["kind"] for c in claims].count("recovery") == 1
     for name in ["auroc", "matrices"]:
         for ext in ["pdf", "png"]:
             assert (wd / "figures" / f"{name}.{ext}").stat().st_size > 1000

@@ -6,7 +6,7 @@
 CAUSAL = section("causal_attention")
 CAUSAL_DIR = "results/causal_attention"
 CAUSAL_KEYS = ["sizes", "probs", "n_seeds", "n_steps", "burn_in", "variant", "strength", "input_mean",
-               "input_std", "frac_excitatory", "threads", "granger", "model", "claims"]
+               "input_std", "frac_excitatory", "threads", "archs", "granger", "model", "claims", "recovery"]
 
 
 def _check_causal_attention(sec: dict) -> None:
@@ -15,7 +15,7 @@ def _check_causal_attention(sec: dict) -> None:
     if missing:
         raise ValueError(f"config causal_attention (scale {SCALE}) lacks keys {missing}")
     m = sec["model"]
-    if m["d_model"] % m["n_heads"]:
+    if "keyed" in sec["archs"] and m["d_model"] % m["n_heads"]:
         raise ValueError(f"config causal_attention.model.d_model ({m['d_model']}) must be divisible by model.n_heads ({m['n_heads']})")
     if m["train_frac"] + m["val_frac"] >= 1:
         raise ValueError("config causal_attention.model: train_frac + val_frac must be < 1 (the rest is the test set)")
@@ -32,6 +32,7 @@ _check_causal_attention(CAUSAL)
 
 CAUSAL_SIM = {k: CAUSAL[k] for k in ["sizes", "probs", "n_seeds", "n_steps", "burn_in", "variant", "strength",
                                        "input_mean", "input_std", "frac_excitatory"]}
+CAUSAL_ARCHS = list(CAUSAL["archs"])
 CAUSAL_FIGURES = ["auroc", "matrices"]
 CAUSAL_FIGURE_FILES = [f"{CAUSAL_DIR}/figures/{f}.{ext}" for f in CAUSAL_FIGURES for ext in ("pdf", "png")]
 
@@ -59,7 +60,7 @@ rule causal_attention_simulate:
 
 
 rule causal_attention_granger:
-    """Multivariate Granger causality (VAR, AIC lag, pairwise-conditional F) for networks of size N."""
+    """Multivariate Granger causality (VAR, lag by AIC and by BIC, pairwise-conditional GC and F) for networks of size N."""
     input:
         f"{CAUSAL_DIR}/networks.nc",
     output:
@@ -83,26 +84,27 @@ rule causal_attention_granger:
 
 
 rule causal_attention_attention:
-    """Train the transformer forecaster on each network of size N; read out cross-attention scores."""
+    """Train forecaster `arch` (n_init initialisations) on each network of size N; read out its cross-attention."""
     input:
         f"{CAUSAL_DIR}/networks.nc",
     output:
-        f"{CAUSAL_DIR}/attention/N{{n}}.nc",
+        f"{CAUSAL_DIR}/attention/{{arch}}/N{{n}}.nc",
     wildcard_constraints:
         n="[0-9]+",
+        arch="|".join(CAUSAL_ARCHS),
     params:
         model=CAUSAL["model"],
         seed=config["seed"],
         device=config["device"],
     log:
-        "logs/causal_attention/attention_N{n}.log",
+        "logs/causal_attention/attention_{arch}_N{n}.log",
     benchmark:
-        "benchmarks/causal_attention/attention_N{n}.tsv"
+        "benchmarks/causal_attention/attention_{arch}_N{n}.tsv"
     threads: CAUSAL["threads"]
     resources:
-        mem_mb=2000 if SCALE == "demo" else 16000,
-        runtime=20 if SCALE == "demo" else 720,
-        gpu=0 if SCALE == "demo" else 1,
+        mem_mb=2000 if SCALE == "demo" else 4000 if SCALE == "reference" else 16000,
+        runtime=20 if SCALE == "demo" else 60 if SCALE == "reference" else 2880,
+        gpu=1 if SCALE == "paper" else 0,
     conda:
         ENV
     script:
@@ -110,11 +112,11 @@ rule causal_attention_attention:
 
 
 rule causal_attention_evaluate:
-    """AUROC of both scores against the true adjacency; table, figures and claims."""
+    """AUROC of every score against the true adjacency; table, figures, the planted-VAR recovery and claims."""
     input:
         networks=f"{CAUSAL_DIR}/networks.nc",
         granger=expand(f"{CAUSAL_DIR}/granger/N{{n}}.nc", n=CAUSAL["sizes"]),
-        attention=expand(f"{CAUSAL_DIR}/attention/N{{n}}.nc", n=CAUSAL["sizes"]),
+        attention=expand(f"{CAUSAL_DIR}/attention/{{arch}}/N{{n}}.nc", arch=CAUSAL_ARCHS, n=CAUSAL["sizes"]),
     output:
         table=f"{CAUSAL_DIR}/auroc.tsv",
         summary=f"{CAUSAL_DIR}/auroc_summary.tsv",
@@ -125,6 +127,11 @@ rule causal_attention_evaluate:
         claims=f"{CAUSAL_DIR}/claims.json",
     params:
         claims=CAUSAL["claims"],
+        recovery=CAUSAL["recovery"],
+        granger=CAUSAL["granger"],
+        archs=CAUSAL_ARCHS,
+        n_steps=CAUSAL["n_steps"],
+        seed=config["seed"],
         scale=SCALE,
         source=SOURCE,
     log:

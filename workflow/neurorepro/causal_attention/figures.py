@@ -6,31 +6,43 @@ import pandas as pd
 
 from neurorepro.plotting import new_figure
 
-COLORS = {"attention": "#1f77b4", "granger": "#d62728"}
+COLORS = {"attention": "#1f77b4", "granger": "#d62728", "attention_keyed": "#17becf", "granger_bic": "#ff9896"}
+
+
+def _methods(table: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(column, label, colour) of every method in the table: attention archs, then Granger AIC / BIC."""
+    out = [("auroc_attention", "cross-attention", COLORS["attention"])]
+    for c in table.columns:
+        if c.startswith("auroc_attention_"):
+            out.append((c, f"cross-attention ({c.removeprefix('auroc_attention_')})", COLORS["attention_keyed"]))
+    gr = [("auroc_granger_aic", "Granger (AIC)", COLORS["granger"]), ("auroc_granger_bic", "Granger (BIC)", COLORS["granger_bic"])]
+    out += [m for m in gr if m[0] in table] or [("auroc_granger", "Granger", COLORS["granger"])]
+    return out
 
 
 def auroc_figure(table: pd.DataFrame):
-    """AUROC vs network size, one panel per connection probability (paper Fig. 3)."""
+    """AUROC vs network size, one panel per connection probability (paper Fig. 2), off-diagonal pairs."""
     probs = sorted(table["p"].unique())
-    fig, axes = new_figure(1, len(probs), width=2.6, height=2.5, sharey=True, squeeze=False)
+    fig, axes = new_figure(1, len(probs), width=2.8, height=2.7, sharey=True, squeeze=False)
     sizes = sorted(table["n_neurons"].unique())
     pos = {n: i for i, n in enumerate(sizes)}
+    methods = _methods(table)
+    offs = np.linspace(-0.2, 0.2, len(methods))
     for ax, p in zip(axes[0], probs):
         sub = table[table["p"] == p]
-        for j, (method, off) in enumerate([("attention", -0.12), ("granger", 0.12)]):
-            col = f"auroc_{method}"
+        for (col, label, color), off in zip(methods, offs):
             x = sub["n_neurons"].map(pos).to_numpy() + off
-            ax.scatter(x, sub[col], s=10, color=COLORS[method], alpha=0.45, lw=0)
+            ax.scatter(x, sub[col], s=10, color=color, alpha=0.45, lw=0)
             med = sub.groupby("n_neurons")[col].median()
-            ax.plot([pos[n] + off for n in med.index], med.values, "-o", color=COLORS[method], ms=4,
-                    label=("cross-attention" if method == "attention" else "Granger (VAR, AIC)"))
+            ax.plot([pos[n] + off for n in med.index], med.values, "-o", color=color, ms=4, label=label)
         ax.axhline(0.5, color="0.6", ls=":", lw=1)
         ax.set_xticks(range(len(sizes)), [str(n) for n in sizes])
+        ax.set_xlim(-0.6, len(sizes) - 0.4)
         ax.set_xlabel("network size N")
         ax.set_title(f"p = {p:g}")
         ax.set_ylim(0.3, 1.02)
-    axes[0, 0].set_ylabel("AUROC vs true connectivity")
-    axes[0, 0].legend(loc="lower left", frameon=False)
+    axes[0, 0].set_ylabel("AUROC vs true connectivity\n(off-diagonal pairs)")
+    axes[0, -1].legend(loc="lower left", frameon=False, fontsize=7)
     fig.suptitle("Causal discovery in Izhikevich networks: dots = networks, lines = median", fontsize=9)
     return fig
 
@@ -46,10 +58,10 @@ def matrices_figure(weights: np.ndarray, attention: np.ndarray, granger: np.ndar
     fig.colorbar(im, ax=axes[0], shrink=0.8)
     off = ~np.eye(n, dtype=bool)
     for ax, mat, name, auc in [(axes[1], attention, "cross-attention score", auc_att),
-                                (axes[2], granger, "Granger F (log10)", auc_gr)]:
+                                (axes[2], granger, "Granger (log10)", auc_gr)]:
         m = np.array(mat, float)
         if "log" in name:
-            m = np.log10(np.where(off, np.maximum(m, 1e-3), np.nan))
+            m = np.log10(np.where(off, np.maximum(m, 1e-6), np.nan))
         else:
             m = np.where(off, m, np.nan)
         im = ax.imshow(m, cmap="viridis")

@@ -1,10 +1,22 @@
 """Multivariate (pairwise-conditional) Granger causality through statsmodels' VAR.
 
-For every ordered pair ``source j -> target i`` the score is the F statistic of the
-Wald test that all lagged coefficients of ``j`` in the equation of ``i`` are zero, in
-the full VAR of all neurons (so the test is conditional on every other neuron), with
-the lag order chosen by AIC. This is the time-domain pairwise-conditional GC that the
-MVGC toolbox reports, with statsmodels' F test in place of MVGC's log-variance ratio.
+For every ordered pair ``source j -> target i`` in the full VAR of all neurons (so the
+measure is conditional on every other neuron), with the lag order chosen by an
+information criterion (the paper: AIC and BIC, up to lag 10), two statistics:
+
+``gc`` (default)
+    the time-domain pairwise-conditional Granger causality that the MVGC toolbox
+    reports (``var_to_pwcgc``): ``log(Sigma_reduced_ii / Sigma_full_ii)``, the log-ratio of
+    the residual variance of ``i`` without and with ``j``'s past. Here the reduced
+    model is the OLS regression of ``i`` on every past except ``j``'s, obtained from the
+    full fit through ``RSS_reduced = RSS_full + b' [(Z'Z)^-1]_jj^-1 b`` (exact for OLS).
+    MVGC instead derives the reduced variance from the full VAR by a state-space
+    computation, and fits the VAR by LWR rather than OLS; both agree asymptotically.
+``f``
+    the F statistic of the Wald test that ``j``'s lag coefficients in ``i``'s equation
+    are zero (statsmodels ``test_causality(kind="f")``). Under OLS ``gc = log(1 + p F /
+    df)`` with the same ``p`` and ``df`` for every pair, so the two rank the pairs
+    identically and give the same AUROC.
 """
 from __future__ import annotations
 
@@ -21,24 +33,32 @@ class GrangerCausality:
     max_lag : largest lag order offered to the information criterion.
     criterion : ``"aic"`` (default, as the paper), ``"bic"``, ``"hqic"`` or ``"fpe"``.
     lag : fixed lag order; when given, ``criterion`` is ignored.
+    statistic : ``"gc"`` (log variance ratio, MVGC's) or ``"f"`` (Wald F): what
+        :attr:`scores_` returns.
 
     Attributes
     ----------
     lag_ : the lag order used.
+    lags_ : the order every criterion picked (``{"aic": .., "bic": .., ...}``; empty
+        when ``lag`` was given).
     F_ : ``(n, n)`` F statistics, ``F_[i, j]`` for source ``j`` -> target ``i``; diagonal 0.
-    pvalues_ : ``(n, n)`` p-values of the same tests; diagonal 1.
+    gc_ : ``(n, n)`` log variance ratios, same layout; diagonal 0.
+    pvalues_ : ``(n, n)`` p-values of the F tests; diagonal 1.
     """
 
-    def __init__(self, max_lag: int = 10, criterion: str = "aic", lag: int | None = None):
+    def __init__(self, max_lag: int = 10, criterion: str = "aic", lag: int | None = None, statistic: str = "gc"):
         if int(max_lag) < 1:
             raise ValueError(f"max_lag must be >= 1, got {max_lag}")
         if criterion not in ("aic", "bic", "hqic", "fpe"):
             raise ValueError(f"criterion must be aic, bic, hqic or fpe, got {criterion!r}")
         if lag is not None and int(lag) < 1:
             raise ValueError(f"lag must be >= 1, got {lag}")
+        if statistic not in ("gc", "f"):
+            raise ValueError(f"statistic must be gc or f, got {statistic!r}")
         self.max_lag = int(max_lag)
         self.criterion = criterion
         self.lag = lag
+        self.statistic = statistic
 
     def fit(self, x: np.ndarray) -> "GrangerCausality":
         """Fit on ``x`` of shape ``(time, n_variables)``."""
@@ -52,22 +72,27 @@ class GrangerCausality:
             model = VAR(x)
             if self.lag is None:
                 sel = model.select_order(maxlags=self.max_lag, trend="c")
-                lag = max(1, int(getattr(sel, self.criterion)))
+                self.lags_ = {c: max(1, int(getattr(sel, c))) for c in ("aic", "bic", "hqic", "fpe")}
+                lag = self.lags_[self.criterion]
             else:
+                self.lags_ = {}
                 lag = int(self.lag)
             res = model.fit(lag, trend="c")
-        F, P = pairwise_conditional_f(res)
-        self.lag_, self.F_, self.pvalues_ = lag, F, P
+        F, P, G = pairwise_conditional_f(res, with_gc=True)
+        self.lag_, self.F_, self.pvalues_, self.gc_ = lag, F, P, G
         return self
 
     @property
     def scores_(self) -> np.ndarray:
-        """Causal scores ``(target, source)`` for ranking: the F statistics."""
-        return self.F_
+        """Causal scores ``(target, source)`` for ranking: ``gc_`` or ``F_`` (``statistic``)."""
+        return self.gc_ if self.statistic == "gc" else self.F_
 
 
-def pairwise_conditional_f(res) -> tuple[np.ndarray, np.ndarray]:
+def pairwise_conditional_f(res, with_gc: bool = False):
     """F statistics and p-values of every ``j -> i`` Granger test of a fitted VAR.
+
+    With ``with_gc``, also the log variance ratios ``log(RSS_reduced / RSS_full)`` (see
+    the module docstring), returned third.
 
     ``res`` is a statsmodels ``VARResults`` with a constant. The numbers equal
     ``res.test_causality(caused=i, causing=[j], kind="f")`` (Lütkepohl 2005, 3.6.5), but
@@ -87,14 +112,49 @@ def pairwise_conditional_f(res) -> tuple[np.ndarray, np.ndarray]:
     coef = np.asarray(res.params)  # (1 + k p, k): column i is the equation of variable i
     sigma = np.asarray(res.sigma_u)
     dist = stats.f(p, k * res.df_resid)
-    F, P = np.zeros((k, k)), np.ones((k, k))
+    rss = np.sum(np.asarray(res.resid) ** 2, axis=0)  # (k,) residual sum of squares per equation
+    F, P, G = np.zeros((k, k)), np.ones((k, k)), np.zeros((k, k))
     for j in range(k):
         rows = 1 + j + k * np.arange(p)  # coefficients of source j at lags 1..p
         M = ztz_inv[np.ix_(rows, rows)]
         beta = coef[rows, :]  # (p, k): lags of j in every equation
         quad = np.einsum("li,li->i", beta, np.linalg.solve(M, beta))  # beta_i' M^-1 beta_i
         F[:, j] = quad / np.diag(sigma) / p
+        G[:, j] = np.log1p(quad / rss)  # RSS_reduced - RSS_full = quad (OLS)
     np.fill_diagonal(F, 0.0)
+    np.fill_diagonal(G, 0.0)
     P = dist.sf(F)
     np.fill_diagonal(P, 1.0)
-    return F, P
+    return (F, P, G) if with_gc else (F, P)
+
+
+def sparse_var(n: int, n_steps: int, density: float, order: int, rng: np.random.Generator,
+               weight: float = 0.3, burn_in: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate a stable VAR(``order``) with planted sparse couplings: data ``(n_steps, n)``, truth ``(target, source)``.
+
+    Each off-diagonal pair is an edge with probability ``density``; an edge ``j -> i``
+    gets coefficient ``+-weight`` at one lag drawn from ``1..order``; every variable has
+    self-coefficient 0.3 at lag 1. The coefficients are shrunk until the companion
+    matrix has spectral radius < 0.9 (a stationary process); unit Gaussian innovations.
+    """
+    if order < 1 or not 0 < density < 1:
+        raise ValueError(f"need order >= 1 and 0 < density < 1, got {order}, {density}")
+    truth = (rng.random((n, n)) < density).astype(np.int8)
+    np.fill_diagonal(truth, 0)
+    A = np.zeros((order, n, n))
+    tgt, src = np.nonzero(truth)
+    A[rng.integers(0, order, len(tgt)), tgt, src] = weight * rng.choice([-1.0, 1.0], len(tgt))
+    A[0][np.diag_indices(n)] = 0.3
+    comp = np.zeros((n * order, n * order))
+    if order > 1:
+        comp[n:, :-n] = np.eye(n * (order - 1))
+    for _ in range(100):
+        comp[:n] = np.concatenate(list(A), axis=1)
+        if np.max(np.abs(np.linalg.eigvals(comp))) < 0.9:
+            break
+        A *= 0.9
+    x = np.zeros((n_steps + burn_in, n))
+    e = rng.standard_normal((n_steps + burn_in, n))
+    for t in range(order, n_steps + burn_in):
+        x[t] = sum(A[l] @ x[t - 1 - l] for l in range(order)) + e[t]
+    return x[burn_in:], truth

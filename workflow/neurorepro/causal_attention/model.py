@@ -119,14 +119,50 @@ def causal_scores(attention: np.ndarray) -> np.ndarray:
     return c
 
 
+ARCHS = ("causalformer", "keyed")
+
+
+def build_model(arch: str, n_neurons: int, context: int, *, d_model: int, n_heads: int, d_ff: int, dropout: float,
+                d_qk: int | None = None, time_emb_dim: int = 1, norm: str = "batch") -> nn.Module:
+    """The forecaster of ``arch``: ``"causalformer"`` (the authors') or ``"keyed"`` (ours).
+
+    Both map ``(x (B, L, N), t0 (B,))`` to ``(prediction (B, N), attention (B, h, N, N, L))``.
+    """
+    if arch == "causalformer":
+        from .causalformer import Causalformer
+
+        return Causalformer(n_neurons, context, d_model=d_model, n_heads=n_heads, d_qk=d_qk or max(1, d_model // n_heads),
+                            d_ff=d_ff, time_emb_dim=time_emb_dim, dropout_emb=dropout, dropout_ff=dropout, norm=norm)
+    if arch == "keyed":
+        return _Keyed(CausalFormer(n_neurons, context, d_model, n_heads, d_ff, dropout))
+    raise ValueError(f"unknown model arch {arch!r}; choose one of {ARCHS}")
+
+
+class _Keyed(nn.Module):
+    """:class:`CausalFormer` behind the common ``(x, t0)`` call (it does not use time)."""
+
+    def __init__(self, core: CausalFormer):
+        super().__init__()
+        self.core = core
+
+    def forward(self, x: torch.Tensor, t0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.core(x)
+
+
 class AttentionCausality:
-    """Train a :class:`CausalFormer` on a multivariate series and read out causal scores.
+    """Train a forecaster on a multivariate series and read out its cross-attention causal scores.
 
     Parameters
     ----------
+    arch : ``"causalformer"`` (the authors' architecture, :mod:`.causalformer`) or
+        ``"keyed"`` (ours: source identity in the keys only, :class:`CausalFormer`).
     context : context window ``L`` (time steps).
-    d_model, n_heads, d_ff, dropout : transformer size.
+    d_model, n_heads, d_ff, dropout : transformer size. ``d_qk`` (causalformer): width of
+        each head (authors: 8; default ``d_model // n_heads``); ``norm``: ``"batch"``
+        (authors) or ``"layer"``; ``time_emb_dim``: Time2Vec features of absolute time.
     lr, weight_decay : AdamW settings.
+    lr_schedule : ``"plateau"`` (halve the rate by ``lr_factor`` after ``lr_patience``
+        epochs without a new best validation loss, as the paper states) or ``"none"``.
     batch_size, max_epochs, patience : training loop; early stopping on the validation
         loss restores the best epoch's weights.
     train_frac, val_frac : chronological split; the rest is the test set.
@@ -141,21 +177,32 @@ class AttentionCausality:
         samples) per source context step.
     r2_ : forecast R^2 on the test split (mean over neurons).
     r2_persistence_ : R^2 of predicting ``x[t] = x[t-1]`` on the same test samples.
-    history_ : per epoch ``(train_loss, val_loss)``; ``best_epoch_``, ``n_epochs_``.
+    test_prediction_, test_target_ : ``(samples, N)`` forecasts and truth on the test split.
+    history_ : per epoch ``(train_loss, val_loss, lr)``; ``best_epoch_``, ``n_epochs_``.
     model_ : the trained module (on CPU).
     """
 
-    def __init__(self, context: int = 10, d_model: int = 32, n_heads: int = 4, d_ff: int = 64, dropout: float = 0.1,
-                 lr: float = 1e-3, weight_decay: float = 1e-2, batch_size: int = 64, max_epochs: int = 30,
-                 patience: int = 5, train_frac: float = 0.6, val_frac: float = 0.2, device: str = "auto", seed: int = 0):
+    def __init__(self, arch: str = "keyed", context: int = 10, d_model: int = 32, n_heads: int = 4, d_ff: int = 64,
+                 dropout: float = 0.1, lr: float = 1e-3, weight_decay: float = 1e-2, batch_size: int = 64,
+                 max_epochs: int = 30, patience: int = 5, train_frac: float = 0.6, val_frac: float = 0.2,
+                 d_qk: int | None = None, norm: str = "batch", time_emb_dim: int = 1, lr_schedule: str = "none",
+                 lr_patience: int = 3, lr_factor: float = 0.5, device: str = "auto", seed: int = 0):
         for name, val in dict(context=context, d_model=d_model, n_heads=n_heads, d_ff=d_ff, batch_size=batch_size,
-                              max_epochs=max_epochs, patience=patience).items():
+                              max_epochs=max_epochs, patience=patience, lr_patience=lr_patience).items():
             if int(val) < 1:
                 raise ValueError(f"{name} must be >= 1, got {val}")
         if not (0 < train_frac < 1 and 0 < val_frac < 1 and train_frac + val_frac < 1):
             raise ValueError(f"need 0 < train_frac, val_frac and train_frac + val_frac < 1, got {train_frac}, {val_frac}")
-        self.context, self.d_model, self.n_heads, self.d_ff, self.dropout = context, d_model, n_heads, d_ff, dropout
+        if arch not in ARCHS:
+            raise ValueError(f"unknown model arch {arch!r}; choose one of {ARCHS}")
+        if lr_schedule not in ("plateau", "none"):
+            raise ValueError(f"lr_schedule must be plateau or none, got {lr_schedule!r}")
+        if not 0 < lr_factor <= 1:
+            raise ValueError(f"lr_factor must lie in (0, 1], got {lr_factor}")
+        self.arch, self.context, self.d_model, self.n_heads, self.d_ff, self.dropout = arch, context, d_model, n_heads, d_ff, dropout
+        self.d_qk, self.norm, self.time_emb_dim = d_qk, norm, time_emb_dim
         self.lr, self.weight_decay, self.batch_size = lr, weight_decay, batch_size
+        self.lr_schedule, self.lr_patience, self.lr_factor = lr_schedule, lr_patience, lr_factor
         self.max_epochs, self.patience = max_epochs, patience
         self.train_frac, self.val_frac, self.device, self.seed = train_frac, val_frac, device, seed
 
@@ -163,6 +210,11 @@ class AttentionCausality:
         a = int(self.train_frac * n_samples)
         b = a + int(self.val_frac * n_samples)
         return slice(0, a), slice(a, b), slice(b, n_samples)
+
+    def build(self, n_neurons: int) -> nn.Module:
+        return build_model(self.arch, n_neurons, self.context, d_model=self.d_model, n_heads=self.n_heads,
+                           d_ff=self.d_ff, dropout=self.dropout, d_qk=self.d_qk, time_emb_dim=self.time_emb_dim,
+                           norm=self.norm)
 
     def fit(self, x: np.ndarray) -> "AttentionCausality":
         """Train on ``x (time, N)`` (chronological train/val/test) and read out the scores."""
@@ -178,8 +230,10 @@ class AttentionCausality:
         if min(len(X[tr]), len(X[va]), len(X[te])) < 1:
             raise ValueError(f"series too short ({len(x)} steps) for a train/val/test split")
         Xt, Yt = torch.from_numpy(X).to(dev), torch.from_numpy(Y).to(dev)
-        model = CausalFormer(x.shape[1], self.context, self.d_model, self.n_heads, self.d_ff, self.dropout).to(dev)
+        T0 = torch.arange(len(X), device=dev)  # window k starts at step k
+        model = self.build(x.shape[1]).to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        lr, best_for_lr, bad_for_lr = self.lr, math.inf, 0
         train_idx = torch.arange(tr.start, tr.stop)
         best, best_state, best_epoch, wait, history = math.inf, None, -1, 0, []
         for epoch in range(self.max_epochs):
@@ -188,14 +242,18 @@ class AttentionCausality:
             tot = 0.0
             for s in range(0, len(perm), self.batch_size):
                 bi = perm[s : s + self.batch_size].to(dev)
-                pred, _ = model(Xt[bi])
+                if len(bi) < 2 and self.arch == "causalformer" and self.norm == "batch":
+                    continue  # batch norm needs two samples
+                pred, _ = model(Xt[bi], T0[bi])
                 loss = torch.mean((pred - Yt[bi]) ** 2)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 tot += float(loss.detach()) * len(bi)
-            val = self._mse(model, Xt[va], Yt[va])
-            history.append((tot / len(perm), val))
+            val = self._mse(model, Xt[va], Yt[va], T0[va])
+            history.append((tot / len(perm), val, lr))
+            if not math.isfinite(val):
+                break  # diverged: keep the best epoch so far (the authors stop too)
             if val < best - 1e-6:
                 best, best_epoch, wait = val, epoch, 0
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -203,8 +261,19 @@ class AttentionCausality:
                 wait += 1
                 if wait >= self.patience:
                     break
+            if self.lr_schedule == "plateau":
+                if val < best_for_lr:
+                    best_for_lr, bad_for_lr = val, 0
+                else:
+                    bad_for_lr += 1
+                    if bad_for_lr >= self.lr_patience:
+                        lr, bad_for_lr = lr * self.lr_factor, 0
+                        for g in opt.param_groups:
+                            g["lr"] = lr
+        if best_state is None:
+            raise RuntimeError("training diverged in the first epoch")
         model.load_state_dict(best_state)
-        pred, att = self._predict(model, Xt[te])
+        pred, att = self._predict(model, Xt[te], T0[te])
         Y_te = Y[te]
         self.model_ = model.cpu()
         self.history_, self.best_epoch_, self.n_epochs_ = history, best_epoch, len(history)
@@ -216,17 +285,44 @@ class AttentionCausality:
         return self
 
     @torch.no_grad()
-    def _mse(self, model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> float:
-        pred, _ = self._predict(model, X, keep_attention=False)
+    def _mse(self, model: nn.Module, X: torch.Tensor, Y: torch.Tensor, T0: torch.Tensor) -> float:
+        pred, _ = self._predict(model, X, T0, keep_attention=False)
         return float(np.mean((pred - Y.cpu().numpy()) ** 2))
 
     @torch.no_grad()
-    def _predict(self, model: nn.Module, X: torch.Tensor, keep_attention: bool = True):
+    def _predict(self, model: nn.Module, X: torch.Tensor, T0: torch.Tensor, keep_attention: bool = True):
         model.eval()
         preds, atts = [], []
         for s in range(0, len(X), 256):
-            p, a = model(X[s : s + 256])
+            p, a = model(X[s : s + 256], T0[s : s + 256])
             preds.append(p.cpu().numpy())
             if keep_attention:
-                atts.append(a.cpu().numpy())
+                atts.append(a.sum(dim=1, keepdim=True).cpu().numpy())  # heads summed: memory stays small
         return np.concatenate(preds), (np.concatenate(atts) if keep_attention else None)
+
+
+def fit_ensemble(x: np.ndarray, n_init: int, seed: int, **kwargs) -> dict:
+    """Train ``n_init`` models from different initialisations and average them (the authors' protocol).
+
+    The causal matrix is the mean of the ``n_init`` row-normalised attention matrices
+    (``results_visualization.ipynb``); ``r2`` is the mean of the models' test R^2,
+    ``r2_ensemble`` the R^2 of their averaged forecast. Model ``k`` is seeded
+    ``seed * 1000 + k``.
+    """
+    from sklearn.metrics import r2_score
+
+    if int(n_init) < 1:
+        raise ValueError(f"n_init must be >= 1, got {n_init}")
+    fits = [AttentionCausality(**kwargs, seed=int(seed) * 1000 + k).fit(x) for k in range(int(n_init))]
+    pred = np.mean([m.test_prediction_ for m in fits], axis=0)
+    return {
+        "scores": np.mean([m.scores_ for m in fits], axis=0),
+        "scores_each": np.stack([m.scores_ for m in fits]),
+        "r2": float(np.mean([m.r2_ for m in fits])),
+        "r2_ensemble": float(r2_score(fits[0].test_target_, pred)),
+        "r2_persistence": fits[0].r2_persistence_,
+        "n_epochs": float(np.mean([m.n_epochs_ for m in fits])),
+        "best_epoch": float(np.mean([m.best_epoch_ for m in fits])),
+        "val_loss": float(np.mean([m.history_[m.best_epoch_][1] for m in fits])),
+        "fits": fits,
+    }
