@@ -1,6 +1,9 @@
 # Allen Brain Observatory (Visual Coding 2P) data for mouse_vs_cnn: the embedded cache
-# (source: embedded; natural-like images, responses planted from CNN layer features) or
-# allensdk's download (source: allen), then the experiments to analyse, every NWB verified.
+# (source: embedded; natural-like images, responses planted from CNN layer or baseline
+# features) or allensdk's cache (source: allen), then the experiments to analyse: embedded
+# NWBs verified; for real data the download planned (files, GB) and checked against the
+# free disk / download.disk_quota_gb. The NWBs themselves are fetched one at a time by
+# mouse_vs_cnn_responses, which keeps only the extracted responses unless keep_nwb.
 # Settings live in the mouse_vs_cnn config section (keys `embedded`, `areas`, ...).
 
 BO = section("mouse_vs_cnn")
@@ -58,9 +61,11 @@ rule allen_brain_observatory_experiments:
         cache=[BO_CACHE] if SOURCE == "embedded" else [],
     output:
         experiments="results/mouse_vs_cnn/experiments.tsv",
+        plan="results/mouse_vs_cnn/download_plan.json",
     params:
         manifest=f"{BO_CACHE}/manifest.json",
-        allow_download=SOURCE == "allen",
+        source=SOURCE,
+        download=BO["download"],
         areas=BO["areas"],
         cre_lines=BO["cre_lines"],
         imaging_depths=BO["imaging_depths"],

@@ -1,7 +1,8 @@
 # Shi, Shea-Brown & Buice 2019: mouse visual areas vs task-driven CNN layers by RSA.
 # model (per CNN weights) ; [embedded: stimuli -> planting_features -> embedded cache]
 # -> experiments (allen_brain_observatory.smk) -> responses (per area x Cre x depth)
-# -> cnn_rsm (per weights) -> similarity (SSM tables) -> report (figures, claims).
+# -> cnn_rsm (per weights) + baseline_rsm (pixels, Gabor energy) -> similarity (SSM tables,
+# area bootstrap) ; robustness (CNN-to-CNN subsampling) -> report (figures, claims).
 
 # The Brain Observatory data rules (BO_CACHE, BO_INPUTS) come first.
 include: "allen_brain_observatory.smk"
@@ -12,7 +13,7 @@ MVC_DIR = "results/mouse_vs_cnn"
 MVC_CNN = MVC["cnn"]
 MVC_WEIGHTS = list(MVC_CNN["weights"])
 MVC_PRIMARY = MVC_CNN["primary_weights"]
-MVC_FIGS = ["ssm_vs_layer", "best_layer_heatmap", "stability"]
+MVC_FIGS = ["ssm_vs_layer", "best_layer_heatmap", "stability", "cnn_subsampling"]
 
 if MVC_PRIMARY not in MVC_WEIGHTS:
     raise ValueError(f"config mouse_vs_cnn.cnn.primary_weights={MVC_PRIMARY!r} is not in mouse_vs_cnn.cnn.weights={MVC_WEIGHTS}")
@@ -42,7 +43,7 @@ rule mouse_vs_cnn_model:
     resources:
         mem_mb=3000,
         runtime=20 if SCALE == "demo" else 60,
-        gpu=0 if SCALE == "demo" else 1,
+        gpu=1 if SCALE == "paper" else 0,
     conda:
         ENV
     script:
@@ -62,6 +63,7 @@ rule mouse_vs_cnn_planting_features:
         max_units=MVC["embedded"]["max_units"],
         seed=config["seed"] + 2,
         device=config["device"],
+        baselines=MVC["baselines"],
     log:
         "logs/mouse_vs_cnn/mouse_vs_cnn_planting_features.log",
     benchmark:
@@ -88,6 +90,10 @@ rule mouse_vs_cnn_responses:
         lag_frames=MVC["response_lag_frames"],
         seed=config["seed"] + 4,
         source=SOURCE,
+        trial_statistic=MVC["trial_statistic"],
+        # real data: extracted responses kept beside the cache (reused on a rerun; NWBs deleted unless keep_nwb)
+        extracted_dir=resources_path("allen", "brain_observatory_extracted") if SOURCE == "allen" else None,
+        keep_nwb=MVC["download"]["keep_nwb"],
     log:
         "logs/mouse_vs_cnn/mouse_vs_cnn_responses.log",
     benchmark:
@@ -95,7 +101,7 @@ rule mouse_vs_cnn_responses:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=10 if SCALE == "demo" else 240,
+        runtime=10 if SCALE == "demo" else (60 if SOURCE == "embedded" else 1440),
     conda:
         ENV
     script:
@@ -113,6 +119,7 @@ rule mouse_vs_cnn_cnn_rsm:
         batch_size=MVC_CNN["batch_size"],
         device=config["device"],
         memory_limit_gb=config["memory_limit_gb"],
+        layers=MVC_CNN["layers"],
     log:
         "logs/mouse_vs_cnn/mouse_vs_cnn_cnn_rsm_{mvc_weights}.log",
     benchmark:
@@ -121,21 +128,79 @@ rule mouse_vs_cnn_cnn_rsm:
     resources:
         mem_mb=3000 if SCALE == "demo" else 8000,
         runtime=10 if SCALE == "demo" else 60,
-        gpu=0 if SCALE == "demo" else 1,
+        gpu=1 if SCALE == "paper" else 0,
     conda:
         ENV
     script:
         "../scripts/mouse_vs_cnn_cnn_rsm.py"
 
 
+rule mouse_vs_cnn_baseline_rsm:
+    input:
+        stimuli=f"{MVC_DIR}/stimuli.nc",
+    output:
+        rsm=f"{MVC_DIR}/cnn_rsm/baselines.nc",
+    params:
+        warp=MVC["warp"],
+        input_size=MVC["baselines"]["input_size"],
+        models=MVC["baselines"]["models"],
+        gabor=MVC["baselines"]["gabor"],
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_baseline_rsm.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_baseline_rsm.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000 if SCALE == "demo" else 6000,
+        runtime=10 if SCALE == "demo" else 30,
+    conda:
+        ENV
+    script:
+        "../scripts/mouse_vs_cnn_baseline_rsm.py"
+
+
+rule mouse_vs_cnn_robustness:
+    input:
+        stimuli=f"{MVC_DIR}/stimuli.nc",
+        model=f"{MVC_DIR}/models/{MVC_PRIMARY}.pt",
+        rsm=f"{MVC_DIR}/cnn_rsm/{MVC_PRIMARY}.nc",
+    output:
+        table=f"{MVC_DIR}/cnn_subsampling.tsv",
+    params:
+        warp=MVC["warp"],
+        batch_size=MVC_CNN["batch_size"],
+        device=config["device"],
+        max_units=MVC["robustness"]["max_units"],
+        unit_counts=MVC["robustness"]["unit_counts"],
+        image_fractions=MVC["robustness"]["image_fractions"],
+        repeats=MVC["robustness"]["repeats"],
+        method=MVC["ssm_method"] if MVC["ssm_method"] != "kendall" else "spearman",
+        seed=config["seed"] + 6,
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_robustness.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_robustness.tsv"
+    threads: 2
+    resources:
+        mem_mb=3000 if SCALE == "demo" else 12000,
+        runtime=10 if SCALE == "demo" else 120,
+        gpu=1 if SCALE == "paper" else 0,
+    conda:
+        ENV
+    script:
+        "../scripts/mouse_vs_cnn_robustness.py"
+
+
 rule mouse_vs_cnn_similarity:
     input:
         responses=f"{MVC_DIR}/responses",
         rsms=expand(f"{MVC_DIR}/cnn_rsm/{{w}}.nc", w=MVC_WEIGHTS),
+        baselines=f"{MVC_DIR}/cnn_rsm/baselines.nc",
     output:
         ssm=f"{MVC_DIR}/ssm.tsv",
         best=f"{MVC_DIR}/best_layers.tsv",
         stability=f"{MVC_DIR}/stability.tsv",
+        bootstrap=f"{MVC_DIR}/bootstrap.nc",
     params:
         weights=MVC_WEIGHTS,
         primary=MVC_PRIMARY,
@@ -144,6 +209,9 @@ rule mouse_vs_cnn_similarity:
         min_reliability=MVC["min_reliability"],
         fractions=MVC["subsample"]["fractions"],
         repeats=MVC["subsample"]["repeats"],
+        n_boot=MVC["bootstrap"]["n_boot"],
+        bootstrap_unit=MVC["bootstrap"]["unit"],
+        alpha=MVC["alpha"],
         seed=config["seed"] + 5,
     log:
         "logs/mouse_vs_cnn/mouse_vs_cnn_similarity.log",
@@ -164,6 +232,8 @@ rule mouse_vs_cnn_report:
         ssm=f"{MVC_DIR}/ssm.tsv",
         best=f"{MVC_DIR}/best_layers.tsv",
         stability=f"{MVC_DIR}/stability.tsv",
+        bootstrap=f"{MVC_DIR}/bootstrap.nc",
+        robustness=f"{MVC_DIR}/cnn_subsampling.tsv",
         rsm=f"{MVC_DIR}/cnn_rsm/{MVC_PRIMARY}.nc",
         cache=[BO_CACHE] if SOURCE == "embedded" else [],
     output:
@@ -174,10 +244,16 @@ rule mouse_vs_cnn_report:
         best_layer_heatmap_png=report(f"{MVC_DIR}/figures/best_layer_heatmap.png", caption="../report/mouse_vs_cnn_best_layer_heatmap.rst", category="mouse_vs_cnn"),
         stability_pdf=f"{MVC_DIR}/figures/stability.pdf",
         stability_png=report(f"{MVC_DIR}/figures/stability.png", caption="../report/mouse_vs_cnn_stability.rst", category="mouse_vs_cnn"),
+        cnn_subsampling_pdf=f"{MVC_DIR}/figures/cnn_subsampling.pdf",
+        cnn_subsampling_png=report(f"{MVC_DIR}/figures/cnn_subsampling.png", caption="../report/mouse_vs_cnn_cnn_subsampling.rst", category="mouse_vs_cnn"),
     params:
         primary=MVC_PRIMARY,
         source=SOURCE,
         scale=SCALE,
+        alpha=MVC["alpha"],
+        seed=config["seed"],
+        robust_units=MVC["robustness"]["claim_units"],
+        robust_image_fraction=MVC["robustness"]["claim_image_fraction"],
     log:
         "logs/mouse_vs_cnn/mouse_vs_cnn_report.log",
     benchmark:
@@ -194,7 +270,8 @@ rule mouse_vs_cnn_report:
 
 register_target(
     "mouse_vs_cnn",
-    [f"{MVC_DIR}/claims.json", f"{MVC_DIR}/ssm.tsv", f"{MVC_DIR}/best_layers.tsv", f"{MVC_DIR}/stability.tsv"]
+    [f"{MVC_DIR}/claims.json", f"{MVC_DIR}/ssm.tsv", f"{MVC_DIR}/best_layers.tsv", f"{MVC_DIR}/stability.tsv",
+     f"{MVC_DIR}/bootstrap.nc", f"{MVC_DIR}/cnn_subsampling.tsv"]
     + [f"{MVC_DIR}/figures/{f}.{ext}" for f in MVC_FIGS for ext in ("pdf", "png")],
 )
 

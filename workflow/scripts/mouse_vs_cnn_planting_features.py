@@ -1,4 +1,4 @@
-"""CNN features of the embedded stimuli at the layers that drive each area's planted cells."""
+"""Features (CNN layers or baseline models) of the embedded stimuli that drive each area's planted cells."""
 import xarray as xr
 
 from neurorepro.io import write_netcdf
@@ -10,6 +10,7 @@ log = get_logger("neurorepro", sm.log[0])
 set_threads(sm.threads)
 p = sm.params
 template = xr.open_dataset(sm.input.stimuli)["template"].values
-ds = planting_features(template, sm.input.model, p.layers, p.warp, p.batch_size, p.max_units, p.seed, resolve_device(p.device))
+ds = planting_features(template, sm.input.model, p.layers, p.warp, p.batch_size, p.max_units, p.seed,
+                       resolve_device(p.device), p.baselines)
 write_netcdf(ds, sm.output.features)
 log.info("planting features: %s", {k: v.shape for k, v in ds.data_vars.items()})

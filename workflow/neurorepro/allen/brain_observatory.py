@@ -239,16 +239,24 @@ def natural_scene_responses(data_set, experiment_id: int, lag_frames: int = 0) -
     return PresentationResponses(int(experiment_id), cell_ids, table["frame"].to_numpy(np.int64), start, end, resp)
 
 
+TRIAL_STATISTICS = ("mean", "median")
+
+
 def trial_average(
-    responses: np.ndarray, frame: np.ndarray, n_images: int, rng: np.random.Generator
+    responses: np.ndarray, frame: np.ndarray, n_images: int, rng: np.random.Generator, statistic: str = "mean"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Trial-averaged responses per image, and the averages of two random halves of the trials.
+    """Response per image over its trials, and the same over two random halves of the trials.
 
     ``responses``: (n_presentations, n_cells); ``frame``: image index per presentation
-    (−1, the blank, is dropped). Returns ``mean`` (n_cells, n_images), ``halves``
-    (2, n_cells, n_images) and ``n_trials`` (n_images,). Each image's trials are shuffled
-    with ``rng`` and dealt alternately to the two halves.
+    (−1, the blank, is dropped). ``statistic``: ``mean`` or ``median`` over trials (Shi et
+    al.'s code takes the median of the window-mean dF/F over trials). Returns ``mean``
+    (n_cells, n_images; the chosen statistic), ``halves`` (2, n_cells, n_images) and
+    ``n_trials`` (n_images,). Each image's trials are shuffled with ``rng`` and dealt
+    alternately to the two halves.
     """
+    if statistic not in TRIAL_STATISTICS:
+        raise ValueError(f"trial statistic must be one of {TRIAL_STATISTICS}, got {statistic!r}")
+    agg = np.mean if statistic == "mean" else np.median
     responses = np.asarray(responses, float)
     n_cells = responses.shape[1]
     mean = np.full((n_cells, n_images), np.nan)
@@ -259,11 +267,11 @@ def trial_average(
         n_trials[img] = idx.size
         if idx.size == 0:
             continue
-        mean[:, img] = responses[idx].mean(axis=0)
+        mean[:, img] = agg(responses[idx], axis=0)
         if idx.size >= 2:
             idx = rng.permutation(idx)
-            halves[0, :, img] = responses[idx[0::2]].mean(axis=0)
-            halves[1, :, img] = responses[idx[1::2]].mean(axis=0)
+            halves[0, :, img] = agg(responses[idx[0::2]], axis=0)
+            halves[1, :, img] = agg(responses[idx[1::2]], axis=0)
     return mean, halves, n_trials
 
 
@@ -281,3 +289,40 @@ def iter_experiment_responses(
         template = np.asarray(ds.get_stimulus_template(NATURAL_SCENES)) if first else None
         first = False
         yield natural_scene_responses(ds, int(eid), lag_frames), template
+
+
+class DiskSpaceError(OSError):
+    """The planned download does not fit the free disk space (or the configured quota)."""
+
+
+def download_plan(n_files: int, gb_per_file: float, keep_nwb: bool, folder: str | os.PathLike,
+                  quota_gb: float | None = None, extracted_gb_per_file: float = 0.01) -> dict:
+    """Files and GB a download will transfer and hold at its peak, checked against the disk.
+
+    With ``keep_nwb`` false each NWB is deleted once its responses are extracted, so the
+    peak is one NWB plus the extracted NetCDFs; with ``keep_nwb`` true it is every NWB.
+    The space available is the free space of ``folder``'s disk, or ``quota_gb`` when that
+    is smaller. Raises :class:`DiskSpaceError` naming the config keys to change.
+    """
+    import shutil
+
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    free_gb = shutil.disk_usage(probe).free / 1e9
+    total_gb = n_files * float(gb_per_file)
+    peak_gb = (total_gb if keep_nwb else min(n_files, 1) * float(gb_per_file)) + n_files * extracted_gb_per_file
+    avail = free_gb if quota_gb is None else min(free_gb, float(quota_gb))
+    plan = {"n_files": int(n_files), "gb_per_file": float(gb_per_file), "download_gb": round(total_gb, 3),
+            "peak_disk_gb": round(peak_gb, 3), "free_gb": round(free_gb, 3), "quota_gb": quota_gb,
+            "keep_nwb": bool(keep_nwb), "folder": str(folder)}
+    if peak_gb > avail:
+        what = f"the quota mouse_vs_cnn.download.disk_quota_gb={quota_gb}" if quota_gb is not None and quota_gb < free_gb \
+            else f"the {free_gb:.1f} GB free on the disk of {folder}"
+        raise DiskSpaceError(
+            f"the Brain Observatory download needs {peak_gb:.1f} GB at its peak ({n_files} NWB files of about "
+            f"{gb_per_file} GB = {total_gb:.1f} GB transferred, keep_nwb={keep_nwb}), more than {what}. Reduce "
+            "mouse_vs_cnn.max_containers_per_group (or list fewer mouse_vs_cnn.cre_lines / imaging_depths / areas), "
+            "set mouse_vs_cnn.download.keep_nwb: false, or free disk space.")
+    return plan

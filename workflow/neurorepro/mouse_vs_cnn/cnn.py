@@ -7,8 +7,11 @@
   ``weights: random`` is torchvision's initialisation (Kaiming-normal fan-out), seeded.
   torchvision itself is not needed.
 - ``arch: small``: a 4-stage VGG-style net for the demo scale, ``weights: digits`` trains
-  it offline on scikit-learn's bundled 8×8 digits (upsampled), ``weights: random``
-  leaves it untrained (seeded).
+  it offline on scikit-learn's bundled 8×8 digits (upsampled), ``weights: scenes`` trains
+  it offline on generated natural-like images (1/f spectra, oriented edges) to report
+  the orientation of the dominant edge (:func:`.features.scene_images`): a network that
+  sees natural-image statistics, not object categories; ``weights: random`` leaves it
+  untrained (seeded).
 
 Every model exposes its conv/pool layers as named *taps* (``conv1_1``, ..., ``pool5``):
 ``blocks()`` yields ``(name, module)`` where each module maps the previous tap's output
@@ -27,7 +30,9 @@ VGG16_CFG: tuple = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 51
 SMALL_CFG: tuple = (16, "M", 32, "M", 64, "M", 64, "M")
 ARCHS = {"vgg16": VGG16_CFG, "small": SMALL_CFG}
 VGG16_IMAGENET_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
-WEIGHTS = {"vgg16": ("imagenet", "random"), "small": ("digits", "random")}
+WEIGHTS = {"vgg16": ("imagenet", "random"), "small": ("scenes", "digits", "random")}
+#: Orientation classes of the ``scenes`` task and generated training / test images.
+SCENES_CLASSES, SCENES_TRAIN, SCENES_TEST = 8, 2500, 500
 
 
 class WeightsUnavailable(RuntimeError):
@@ -102,22 +107,41 @@ def _load_imagenet_vgg16(model: VGGLike, model_dir: str | None) -> None:
     model.features.load_state_dict(feats)
 
 
+def _prep_grey(x: torch.Tensor, input_size: int) -> torch.Tensor:
+    """Grey images (n, 1, h, w) in [0, 1] -> the CNN input: resized, 3 channels, ImageNet-normalised."""
+    from neurorepro.mouse_vs_cnn.images import IMAGENET_MEAN, IMAGENET_STD
+
+    if tuple(x.shape[-2:]) != (input_size, input_size):
+        x = nn.functional.interpolate(x, size=(input_size, input_size), mode="bilinear", align_corners=False)
+    x = x.repeat(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
 def train_on_digits(model: VGGLike, input_size: int, epochs: int, seed: int, device, lr: float = 2e-3) -> float:
     """Train ``model`` (with a 10-way classifier) on scikit-learn's digits, upsampled to
     ``input_size`` and ImageNet-normalised as grey 3-channel images; return test accuracy."""
-    from neurorepro.mouse_vs_cnn.images import IMAGENET_MEAN, IMAGENET_STD
     from neurorepro.nets.data import load_dataset
 
     Xtr, ytr, Xte, yte = load_dataset("digits", seed=seed, standardize=False)
+    return _train(model, _prep_grey(Xtr, input_size), ytr, _prep_grey(Xte, input_size), yte, epochs, seed, device, lr)
 
-    def prep(x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.interpolate(x, size=(input_size, input_size), mode="bilinear", align_corners=False)
-        x = x.repeat(1, 3, 1, 1)
-        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        return (x - mean) / std
 
-    Xtr, Xte = prep(Xtr).to(device), prep(Xte).to(device)
+def train_on_scenes(model: VGGLike, input_size: int, epochs: int, seed: int, device, lr: float = 2e-3) -> float:
+    """Train ``model`` (with an 8-way classifier) to report the orientation of the dominant
+    edge in generated natural-like images (:func:`.features.scene_images`); return test accuracy."""
+    from neurorepro.mouse_vs_cnn.features import scene_images
+
+    rng = np.random.default_rng(seed)
+    xtr, ytr = scene_images(SCENES_TRAIN, input_size, rng, SCENES_CLASSES)
+    xte, yte = scene_images(SCENES_TEST, input_size, rng, SCENES_CLASSES)
+    prep = lambda x: _prep_grey(torch.as_tensor(x)[:, None], input_size)  # noqa: E731
+    return _train(model, prep(xtr), torch.as_tensor(ytr), prep(xte), torch.as_tensor(yte), epochs, seed, device, lr)
+
+
+def _train(model: VGGLike, Xtr, ytr, Xte, yte, epochs: int, seed: int, device, lr: float) -> float:
+    Xtr, Xte = Xtr.to(device), Xte.to(device)
     ytr, yte = ytr.to(device), yte.to(device)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -142,14 +166,14 @@ class TaskCNN:
     Parameters
     ----------
     arch : ``vgg16`` or ``small``.
-    weights : ``imagenet`` (vgg16), ``digits`` (small; trained offline) or ``random``.
+    weights : ``imagenet`` (vgg16), ``scenes`` / ``digits`` (small; trained offline) or ``random``.
     input_size : side of the square input in pixels.
-    epochs : training epochs for ``digits``.
+    epochs : training epochs for ``scenes`` and ``digits``.
     seed : seeds the initialisation and the training order.
     device : a torch device.
     model_dir : torch hub cache folder for downloaded weights (None: torch's default).
 
-    After ``fit()``: ``model_`` (eval mode), ``test_accuracy_`` (digits; NaN otherwise).
+    After ``fit()``: ``model_`` (eval mode), ``test_accuracy_`` (scenes, digits; NaN otherwise).
     """
 
     def __init__(self, arch: str = "small", weights: str = "random", input_size: int = 32, epochs: int = 4,
@@ -168,12 +192,15 @@ class TaskCNN:
 
     def fit(self) -> "TaskCNN":
         torch.manual_seed(self.seed)
-        model = VGGLike(ARCHS[self.arch], n_classes=10 if self.weights == "digits" else None)
+        n_classes = {"digits": 10, "scenes": SCENES_CLASSES}.get(self.weights)
+        model = VGGLike(ARCHS[self.arch], n_classes=n_classes)
         self.test_accuracy_ = float("nan")
         if self.weights == "imagenet":
             _load_imagenet_vgg16(model, self.model_dir)
         elif self.weights == "digits":
             self.test_accuracy_ = train_on_digits(model, self.input_size, self.epochs, self.seed, self.device)
+        elif self.weights == "scenes":
+            self.test_accuracy_ = train_on_scenes(model, self.input_size, self.epochs, self.seed, self.device)
         self.model_ = model.to(self.device).eval()
         return self
 
