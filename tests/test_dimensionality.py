@@ -270,6 +270,32 @@ def test_train_network_records_probe_and_validates():
                       weight_decay=0.0, epochs=1, snapshot_epochs=[0, 1], n_probe=1000, seed=1)
 
 
+def test_cifar_shaped_resnet_projects_wide_layers_and_corrects_their_pr():
+    """The paper-scale path on small data: CIFAR-shaped inputs (3x32x32) through a ResNet whose conv
+    maps are wider than probe_max_features are recorded projected (pre- and post-activation with one
+    matrix), and their PR is the corrected one."""
+    import torch
+
+    from neurorepro.dimensionality.projection import corrected_participation_ratio
+    from neurorepro.measures.dimension import participation_ratio
+
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(96, 3, 32, 32, generator=g), torch.arange(96) % 10
+    _, tr = train_network((X[:64], y[:64], X[64:], y[64:]), kind="resnet", model_kwargs={"widths": [4, 8]}, lr=0.01,
+                          batch_size=32, momentum=0.0, weight_decay=0.0, epochs=1, snapshot_epochs=[0, 1], n_probe=32,
+                          seed=0, probe_max_features=256)
+    acts = tr.activations_
+    assert acts.sizes["stem_unit"] == 256 and acts.sizes["stem_pre_unit"] == 256 and acts.sizes["pool_unit"] == 8
+    assert "stem:4096" in acts.attrs["layer_widths"] and "input:3072" in acts.attrs["layer_widths"]
+    dims = training_dimensions(acts, MeasureSettings(measures=["pr", "twonn"]), all_layers_at="ends")
+    row = dims[(dims["layer"] == "stem") & (dims["stage"] == "post") & (dims["measure"] == "pr") & (dims["step"] == 0)]
+    assert bool(row["projected"].iloc[0]) and int(row["width"].iloc[0]) == 4096
+    raw = participation_ratio(acts["stem"].values[0])
+    assert row["dimension"].iloc[0] == pytest.approx(corrected_participation_ratio(raw, 256))
+    assert not dims.loc[dims["layer"] == "pool", "projected"].any()
+
+
 TINY = {
     "dimensionality": {
         "networks": {"deepnet": {"widths": [24, 24, 24]}},
