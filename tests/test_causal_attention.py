@@ -149,6 +149,27 @@ def test_bic_picks_the_true_order_of_a_var():
         assert g.lags_["aic"] >= 3  # AIC never picks fewer lags than BIC here
 
 
+def test_mvgc_criteria_follow_their_formulas_and_the_correction_bites_at_large_n():
+    from neurorepro.causal_attention.granger import mvgc_model_orders
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((300, 3))
+    *_, crit = mvgc_model_orders(x, 2)
+    p, T, n = 2, 300, 3
+    M = T - p
+    Z = np.column_stack([np.ones(M), x[1:T - 1], x[0:T - 2]])
+    E = x[p:] - Z @ np.linalg.lstsq(Z, x[p:], rcond=None)[0]
+    L = -0.5 * M * np.log(np.linalg.det(E.T @ E / M))
+    k = p * n * n
+    np.testing.assert_allclose(crit[1], [-2 * L + 2 * k * M / (M - k - 1), -2 * L + k * np.log(M), -2 * L + 2 * k])
+    # n = 20 variables, 600 steps: k = 400 p, so the corrected AIC exists for p = 1 only
+    # (as MVGC's AIC and BIC coincide on the paper's N = 40 networks), the plain one does not care
+    y = rng.standard_normal((600, 20))
+    y[1:] += 0.3 * y[:-1]
+    aic, bic, plain, crit = mvgc_model_orders(y, 4)
+    assert aic == 1 and np.isnan(crit[1:, 0]).all() and np.isfinite(crit[:, 2]).all()
+
+
 def test_log_variance_ratio_equals_refit_of_the_reduced_regression():
     # gc[i, j] = log(RSS of x_i on every past but j's / RSS of the full regression)
     x, _ = _planted_var(T=600, seed=2)

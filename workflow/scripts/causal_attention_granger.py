@@ -36,18 +36,20 @@ for k in idx:
         scores[c].append(fits[c].scores_)
     extra["granger_lag_aic"].append(g.lag_)
     extra["granger_lag_bic"].append(bic_lag)
-    extra["granger_lag"].append(g.lags_[cfg["criterion"]])
+    extra["granger_lag"].append(g.lags_.get(cfg["criterion"], -1))
     extra["granger_seconds"].append(time.time() - t0)
     log.info("network %d (N=%d, p=%.2f): lag AIC %d, BIC %d, %.1f s", k, n, float(ds["p"][k]), g.lag_, bic_lag,
              extra["granger_seconds"][-1])
 crit = cfg["criterion"]
 primary = scores[crit] if crit in scores else None
-if primary is None:  # hqic / fpe: fit that order too
+if primary is None:  # aic_plain / hqic / fpe: fit that order too
     primary = []
-    for k in idx:
+    for j, k in enumerate(idx):
         x, _ = network_arrays(ds, k)
-        primary.append(GrangerCausality(max_lag=cfg["max_lag"], criterion=crit, statistic=stat).fit(x).scores_)
-attrs = {"method": f"pairwise-conditional Granger {stat} (statsmodels VAR, OLS; lag by AIC and by BIC)",
+        g = GrangerCausality(max_lag=cfg["max_lag"], criterion=crit, statistic=stat).fit(x)
+        primary.append(g.scores_)
+        extra["granger_lag"][j] = g.lag_
+attrs = {"method": f"pairwise-conditional Granger {stat} (VAR by OLS; lag by MVGC's AIC (Hurvich-Tsai) and by BIC)",
          "max_lag": cfg["max_lag"], "criterion": crit, "statistic": stat, "n_neurons": n}
 out = scores_dataset("granger", idx, primary, n, extra, attrs)
 for c in ("aic", "bic"):
