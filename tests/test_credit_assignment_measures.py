@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -80,7 +81,8 @@ def test_digits_are_images_read_row_by_row():
 
 def _fit(rule, **kw):
     task = make_task("delayed_match", n_train=64, n_test=64, seed=0, n_stimuli=3, delay=1, noise=0.1)
-    opts = dict(n_hidden=16, lr=0.2, batch_size=16, n_epochs=25, n_checkpoints=3, hessian_samples=32, hessian_iter=10, seed=1)
+    opts = dict(n_hidden=16, lr=0.2, batch_size=16, max_steps=100, check_every=50, hessian_samples=32, hessian_iter=10,
+                hessian_tol=1e-4, seed=1)
     opts.update(kw)
     return RuleTrainer(rule, **opts).fit(task)
 
@@ -89,10 +91,31 @@ def test_trainer_learns_is_deterministic_and_records_history():
     a, b = _fit("bptt"), _fit("bptt")
     assert a.result_["train_acc"] > 0.75  # chance is 0.5
     assert a.history_["train_acc"].iloc[-1] > a.history_["train_acc"].iloc[0]
-    np.testing.assert_array_equal(a.history_.to_numpy(), b.history_.to_numpy())
+    pd.testing.assert_frame_equal(a.history_, b.history_)
     assert list(a.history_["step"]) == [0, 50, 100]
     assert a.result_["gap"] == pytest.approx(a.result_["train_acc"] - a.result_["test_acc"])
     assert a.history_["grad_alignment"].iloc[0] == pytest.approx(1.0)
+    assert a.result_["eff_curv"] == pytest.approx(a.result_["top_eig"], rel=1e-3)  # BPTT sees the true curvature
+    assert not a.result_["reached"] and a.result_["steps"] == 100  # no criterion: trained to the cap
+
+
+def test_matched_performance_stopping_rule_stops_at_the_criterion():
+    """Training stops at the first check whose training accuracy reaches the criterion; a run
+    that never reaches it runs to the cap and is flagged."""
+    from neurorepro.credit_assignment.train import criterion_reached
+
+    assert criterion_reached(0.9, 0.9) and not criterion_reached(0.899, 0.9) and not criterion_reached(1.0, None)
+    full = _fit("bptt", max_steps=120, check_every=5)  # no criterion: the whole trajectory of checks
+    acc = full.history_.set_index("step")["train_acc"]
+    target = float(acc.iloc[len(acc) // 2])  # a level this trajectory reaches part-way
+    first = int(acc.index[np.flatnonzero(acc.to_numpy() >= target)[0]])
+    tr = _fit("bptt", max_steps=120, check_every=5, target_train_acc=target)
+    assert tr.result_["reached"] and tr.result_["steps"] == first
+    assert tr.result_["train_acc"] >= target
+    assert (tr.history_["train_acc"].iloc[:-1] < target).all()  # no earlier check met it
+    assert np.isfinite(tr.result_["top_eig"]) and np.isfinite(tr.result_["test_acc_noisy"])
+    never = _fit("rflo", max_steps=30, check_every=10, target_train_acc=1.0)
+    assert not never.result_["reached"] and never.result_["steps"] == 30
 
 
 def test_trainer_rejects_bad_settings():
@@ -100,8 +123,10 @@ def test_trainer_rejects_bad_settings():
         RuleTrainer("hebbian")
     with pytest.raises(ValueError, match="lr"):
         RuleTrainer("bptt", lr=0)
-    with pytest.raises(ValueError, match="n_checkpoints"):
-        RuleTrainer("bptt", n_checkpoints=1)
+    with pytest.raises(ValueError, match="check_every"):
+        RuleTrainer("bptt", check_every=0)
+    with pytest.raises(ValueError, match="target_train_acc"):
+        RuleTrainer("bptt", target_train_acc=1.5)
 
 
 def test_partial_spearman_removes_a_shared_driver():
@@ -120,26 +145,44 @@ def test_partial_spearman_removes_a_shared_driver():
 
 
 def test_claims_from_planted_runs():
+    """Claims on a planted table: paired gap difference, SD ratio, curvature ratio, correlations,
+    the theorem's c, the stability bound and the remedy, each against numbers computed by hand."""
     import pandas as pd
 
     from neurorepro.credit_assignment.analysis import make_claims
 
     rows = []
-    for rule, eig, gaps in (("bptt", 10.0, [0.05, 0.05, 0.06]), ("eprop", 40.0, [0.10, 0.20, 0.15]), ("rflo", 20.0, [0.08, 0.12, 0.10])):
+    plant = {"bptt": (10.0, [0.05, 0.05, 0.06, 0.04, 0.05], 1.0), "eprop": (40.0, [0.10, 0.20, 0.15, 0.12, 0.18], 0.3),
+             "rflo": (20.0, [0.08, 0.12, 0.10, 0.09, 0.11], 0.5)}
+    for rule, (eig, gaps, c) in plant.items():
         for s, g in enumerate(gaps):
-            rows.append(dict(task="t", rule=rule, variant="baseline", seed=s, top_eig=eig * (1 + g), gap=g, gap_noisy=g,
-                             train_acc=0.9, test_acc=0.9 - g))
-    for s, g in enumerate([0.05, 0.07, 0.06]):
-        rows.append(dict(task="t", rule="eprop", variant="wd", seed=s, top_eig=15.0, gap=g, gap_noisy=g, train_acc=0.9, test_acc=0.9 - g))
-    claims = {c.claim.split("] ")[1][:30]: c for c in make_claims(pd.DataFrame(rows), scale="demo", source="embedded")}
-    assert len(claims) == 5
-    curv = next(c for k, c in claims.items() if k.startswith("Bio-plausible"))
-    expected_ratio = np.mean([np.mean([40 * 1.10, 40 * 1.20, 40 * 1.15]), np.mean([20 * 1.08, 20 * 1.12, 20 * 1.10])]) / np.mean([10 * 1.05, 10 * 1.05, 10 * 1.06])
-    assert curv.measured == pytest.approx(expected_ratio) and curv.holds
-    corr = next(c for k, c in claims.items() if k.startswith("Generalisation gap correlates"))
-    assert corr.measured > 0.8 and corr.holds  # planted: bigger curvature, bigger gap
-    spread = next(c for k, c in claims.items() if k.startswith("Approximate rules' generalisa"))
-    sd_b = np.std([0.05, 0.05, 0.06], ddof=1)
-    assert spread.measured == pytest.approx(np.mean([np.std([0.1, 0.2, 0.15], ddof=1), np.std([0.08, 0.12, 0.10], ddof=1)]) / sd_b)
-    remedy = next(c for k, c in claims.items() if k.startswith("The remedy 'wd'"))
-    assert remedy.measured == pytest.approx(0.06 - 0.15) and remedy.holds
+            rows.append(dict(task="t", rule=rule, variant="baseline", seed=s, reached=True, diverged=False, steps=100, lr=0.01,
+                             top_eig=eig * (1 + g), eff_curv=c * eig * (1 + g), gap=g, gap_noisy=g, train_acc=0.9 + 0.001 * s,
+                             test_acc=0.9 - g))
+    rows.append(dict(rows[-1], seed=5, reached=False, gap_noisy=0.9, gap=0.9))  # never reached: left out
+    for s, g in enumerate([0.05, 0.07, 0.06, 0.05, 0.06]):
+        rows.append(dict(task="t", rule="eprop", variant="wd", seed=s, reached=True, diverged=False, steps=150, lr=0.01,
+                         top_eig=15.0, eff_curv=5.0, gap=g, gap_noisy=g, train_acc=0.9, test_acc=0.9 - g))
+    df = pd.DataFrame(rows)
+    df["curv_ratio"] = df.eff_curv / df.top_eig
+    claims = {c.claim.split("] ")[-1]: c for c in make_claims(df, scale="demo", source="embedded", seed=1)}
+    get = lambda prefix: next(c for k, c in claims.items() if k.startswith(prefix))  # noqa: E731
+    G = {r: np.array(v[1]) for r, v in plant.items()}
+    gap = get("At matched training accuracy, approximate rules generalise")
+    assert gap.measured == pytest.approx(np.mean((G["eprop"] + G["rflo"]) / 2 - G["bptt"])) and gap.holds and gap.n == 5
+    assert gap.details["runs_not_reached_per_rule"]["rflo"] == 1
+    spread = get("At matched training accuracy, approximate rules' gen")
+    assert spread.measured == pytest.approx(np.mean([G["eprop"].std(ddof=1), G["rflo"].std(ddof=1)]) / G["bptt"].std(ddof=1))
+    curv = get("Approximate rules end at higher loss curvature")
+    assert curv.measured == pytest.approx(np.mean([(40 * (1 + G["eprop"]) / (10 * (1 + G["bptt"])) + 20 * (1 + G["rflo"]) / (10 * (1 + G["bptt"]))) / 2]))
+    assert curv.holds and curv.ci is not None
+    corr = get("Generalisation gap correlates")
+    assert corr.measured > 0.7 and corr.kind == "finding"  # planted: bigger curvature, bigger gap
+    theo = get("Approximate rules' updates see less curvat")
+    assert theo.measured == pytest.approx(0.4) and theo.holds
+    bound = next(c for c in claims.values() if c.kind == "bound")
+    assert bound.measured == pytest.approx(0.01 * 0.3 * 40 * 1.20 / 2) and bound.holds
+    remedy = get("The remedy 'wd' narrows")
+    assert remedy.measured == pytest.approx(np.mean(np.array([0.05, 0.07, 0.06, 0.05, 0.06]) - G["eprop"])) and remedy.holds
+    lower = get("The remedy 'wd' lowers")
+    assert lower.measured == pytest.approx(np.mean(15.0 / (40 * (1 + G["eprop"])))) and lower.holds

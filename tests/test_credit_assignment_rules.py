@@ -237,3 +237,68 @@ def test_mdgl_with_leak_equals_eprop_plus_type_averaged_one_step_credit_by_autog
     ref = _autograd(net, surrogate)
     for k in ("W_rec", "W_in"):
         torch.testing.assert_close(est[k], ref[k], rtol=1e-10, atol=1e-12)
+
+
+def test_with_leak_and_per_step_loss_traces_matter_two_units_three_steps():
+    """Issue 31: with a leak and a loss at every step, e-prop and RFLO are no longer one-step
+    truncated BPTT (their traces carry earlier steps), yet each still equals autograd through
+    the network with its path stopped. Without the leak and with a last-step loss they collapse."""
+    g = torch.Generator().manual_seed(5)
+    net = LeakyReLURNN(2, 2, 2, alpha=0.5, rec_gain=1.0, generator=g).double()
+    with torch.no_grad():
+        net.W_in.copy_(torch.tensor([[0.9, -0.4], [0.5, 0.8]]))
+        net.W_rec.copy_(torch.tensor([[0.3, -0.6], [0.7, 0.2]]))
+    x = torch.tensor([[[1.0, 0.5], [-0.5, 1.0], [0.3, -0.8]], [[0.2, 1.0], [0.9, 0.1], [-0.4, 0.6]]], dtype=torch.float64)
+    lab = torch.tensor([1, 0])
+    w = torch.ones(3, dtype=torch.float64) / 3  # per-step loss
+    Bfb = torch.tensor([[0.7, -1.1], [-0.2, 0.5]], dtype=torch.float64)
+    tb1, _ = BPTT(truncation=1)(net, x, lab, w)
+    ep, _ = EProp()(net, x, lab, w)
+    rf, _ = RFLO(Bfb)(net, x, lab, w)
+    # autograd with the recurrent path stopped (e-prop) and, for RFLO, the readout's backward pass through B
+    ref_ep = _autograd(net, sequence_loss(net.run(x, stop_recurrent=True).y, lab, w))
+    h = net.run(x, stop_recurrent=True).h[1:]
+    y = h.detach() @ net.W_out.T + net.b_out + (h @ Bfb) - (h @ Bfb).detach()
+    ref_rf = _autograd(net, sequence_loss(y, lab, w))
+    for k in ("W_in", "W_rec"):
+        torch.testing.assert_close(ep[k], ref_ep[k], rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(rf[k], ref_rf[k], rtol=1e-10, atol=1e-12)
+        assert (ep[k] - tb1[k]).abs().max() > 1e-3, f"e-prop's {k} update collapsed to one-step truncated BPTT"
+        assert (rf[k] - tb1[k]).abs().max() > 1e-3, f"RFLO's {k} update collapsed to one-step truncated BPTT"
+    # the collapse the issue names: no leak, loss at the last step -> e-prop == one-step truncated BPTT
+    net.alpha = 1.0
+    last = last_step_weights(3).double()
+    ep1, _ = EProp()(net, x, lab, last)
+    tb11, _ = BPTT(truncation=1)(net, x, lab, last)
+    for k in ("W_in", "W_rec"):
+        torch.testing.assert_close(ep1[k], tb11[k], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("rule_name", ["bptt", "eprop"])
+def test_effective_curvature_is_the_rules_jacobian_along_v(rule_name):
+    """eff_curv = v . J v with J the Jacobian of the rule's W_rec update: for BPTT it is v^T H v
+    (H by autograd); for e-prop, a central difference of the update at a smooth point."""
+    from neurorepro.credit_assignment.train import effective_curvature
+
+    net = _net(0.5)
+    x, labels = _data()
+    w = torch.ones(5, dtype=torch.float64) / 5
+    v = torch.randn(net.W_rec.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    v = v / v.norm()
+    rule = make_rule(rule_name, n_hidden=5, n_out=4)
+    got = effective_curvature(rule, net, x, labels, w, v)
+    if rule_name == "bptt":
+        f = lambda W: sequence_loss(net(x, W_rec=W), labels, w)  # noqa: E731
+        H = torch.autograd.functional.hessian(lambda flat: f(flat.reshape(5, 5)), net.W_rec.detach().reshape(-1).clone())
+        expected = float(v.reshape(-1) @ H @ v.reshape(-1))
+    else:
+        eps, base, out = 1e-6, net.W_rec.detach().clone(), []
+        for s in (1.0, -1.0):
+            with torch.no_grad():
+                net.W_rec.copy_(base + s * eps * v)
+            out.append(rule(net, x, labels, w)[0]["W_rec"])
+        with torch.no_grad():
+            net.W_rec.copy_(base)
+        expected = float(((out[0] - out[1]) * v).sum() / (2 * eps))
+    assert abs(expected) > 1e-4
+    assert got == pytest.approx(expected, rel=1e-5)

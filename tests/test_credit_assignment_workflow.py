@@ -13,11 +13,13 @@ TINY = {
         "rules": ["bptt", "rflo"],
         "n_seeds": 2,
         "digits": {"n_train": 64, "n_test": 64},
-        "evidence": {"n_train": 64, "n_test": 64, "n_cues": 3, "delay": 1, "n_epochs": 2},
+        "evidence": {"n_train": 64, "n_test": 64, "n_cues": 3, "delay": 1, "response": 2, "max_steps": 8},
         "n_hidden": 12,
-        "n_epochs": 2,
+        "max_steps": 8,
+        "check_every": 4,
+        "target_train_acc": 0.99,
+        "hessian_every": 1,
         "batch_size": 16,
-        "n_checkpoints": 3,
         "hessian_samples": 16,
         "hessian_iter": 5,
         "remedies": [{"name": "lr x0.5", "rules": ["rflo"], "lr_scale": 0.5}],
@@ -36,15 +38,21 @@ def test_credit_assignment_target_builds_tables_figures_and_claims(snakemake_run
     assert (runs.gap - (runs.train_acc - runs.test_acc)).abs().max() < 1e-12
     summary = pd.read_csv(out / "summary.tsv", sep="\t")
     assert (summary.n_seeds == 2).all()
+    assert {"reached", "steps", "eff_curv", "curv_ratio"} <= set(runs.columns)
+    assert (runs.steps[~runs.reached] == 8).all()  # a run that never met the criterion stopped at the cap
     ds = xr.load_dataset(out / "runs/evidence/rflo.nc")
-    assert ds["top_eig"].dims == ("variant", "seed", "checkpoint") and ds.sizes["checkpoint"] == 3
+    assert ds["top_eig"].dims == ("variant", "seed", "checkpoint") and ds.sizes["checkpoint"] <= 3
+    assert ds.attrs["loss_steps"] == 2 and ds["reached"].dims == ("variant", "seed")
     assert ds.attrs["rule"] == "rflo" and ds.attrs["base_seed"] == 2016
     assert list(ds.variant.values) == ["baseline", "lr x0.5"]
     claims = json.loads((out / "claims.json").read_text())
     assert {c["target"] for c in claims} == {"credit_assignment"}
-    assert len(claims) == 2 * 4 + 2  # four claims per task + the remedy per task
-    assert all(isinstance(c["holds"], bool) for c in claims)
-    for name in ("accuracy_gap", "curvature", "gap_vs_curvature", "remedy"):
+    # per task: gap difference, SD ratio, curvature ratio, correlation, partial correlation, theorem's c;
+    # one stability bound; per task two remedy claims
+    assert len(claims) == 2 * 6 + 1 + 2 * 2
+    assert all(c["outcome"] in ("holds", "fails", "inconclusive") for c in claims)
+    assert sum(c["kind"] == "bound" for c in claims) == 1
+    for name in ("accuracy_gap", "curvature", "gap_vs_curvature", "remedy", "theorem"):
         for ext in ("pdf", "png"):
             assert (out / f"figures/{name}.{ext}").stat().st_size > 1000
 

@@ -14,6 +14,7 @@ histories = [xr.load_dataset(f) for f in sm.input.histories]
 out = sm.output
 save_figure(figures.accuracy_gap_figure(runs), out.accuracy_pdf, out.accuracy_png)
 save_figure(figures.curvature_figure(histories), out.curvature_pdf, out.curvature_png)
-save_figure(figures.gap_vs_curvature_figure(runs, corr), out.scatter_pdf, out.scatter_png)
-save_figure(figures.remedy_figure(runs), out.remedy_pdf, out.remedy_png)
-log.info("wrote %d figures", 4)
+save_figure(figures.gap_vs_curvature_figure(runs, corr, gap=sm.params.gap), out.scatter_pdf, out.scatter_png)
+save_figure(figures.remedy_figure(runs, gap=sm.params.gap), out.remedy_pdf, out.remedy_png)
+save_figure(figures.theorem_figure(runs), out.theorem_pdf, out.theorem_png)
+log.info("wrote %d figures", 5)

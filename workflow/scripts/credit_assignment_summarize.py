@@ -12,8 +12,8 @@ datasets = [xr.load_dataset(f) for f in sm.input.runs]
 runs = final_runs(datasets)
 write_tsv(runs, sm.output.runs)
 write_tsv(summarize(runs), sm.output.summary)
-write_tsv(gap_curvature_correlation(runs), sm.output.correlation)
-claims = make_claims(runs, scale=sm.params.scale, source=sm.params.source)
+write_tsv(gap_curvature_correlation(runs, sm.params.gap), sm.output.correlation)
+claims = make_claims(runs, scale=sm.params.scale, source=sm.params.source, seed=sm.params.seed, gap=sm.params.gap)
 for c in claims:
-    log.info("%s measured=%.4g %s %s holds=%s", c.claim, c.measured, c.comparison, c.expected, c.holds)
+    log.info("%s measured=%.4g %s %s ci=%s -> %s", c.claim, c.measured, c.comparison, c.expected, c.ci, c.outcome)
 write_claims(sm.output.claims, claims)

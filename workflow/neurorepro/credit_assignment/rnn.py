@@ -109,6 +109,21 @@ def sequence_loss(y: torch.Tensor, labels: torch.Tensor, loss_weights: torch.Ten
     return (ce.mean(dim=1) * loss_weights).sum()
 
 
-def accuracy(y: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of trials whose last-step readout picks the right class."""
-    return float((y[-1].argmax(dim=-1) == labels).float().mean())
+def window_weights(n_steps: int, loss_steps: int = 1, device: torch.device | str | None = None) -> torch.Tensor:
+    """Loss weights ``1 / loss_steps`` on each of the last ``loss_steps`` steps (the response window), 0 before."""
+    k = int(loss_steps)
+    if not 1 <= k <= n_steps:
+        raise ValueError(f"loss_steps must lie in [1, {n_steps}], got {loss_steps}")
+    w = torch.zeros(n_steps, device=device)
+    w[-k:] = 1.0 / k
+    return w
+
+
+def accuracy(y: torch.Tensor, labels: torch.Tensor, loss_weights: torch.Tensor | None = None) -> float:
+    """Fraction of trials whose readout picks the right class: the last step's readout, or, with
+    ``loss_weights``, the loss-weighted sum of readouts over the response window."""
+    if loss_weights is None:
+        out = y[-1]
+    else:
+        out = torch.einsum("t,tbo->bo", loss_weights.to(y.dtype), y)
+    return float((out.argmax(dim=-1) == labels).float().mean())

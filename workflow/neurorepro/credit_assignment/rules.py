@@ -127,53 +127,36 @@ class EProp(LearningRule):
         return net.W_out.T if self.feedback is None else self.feedback.to(net.W_out)
 
     def hidden_grads(self, net, x, traj, delta, active):
+        """``sum_t L_t[i] eps_t[i,j]`` (+ MDGL's ``extra_t[p] eps_{t-1}[p,q]``), computed exactly.
+
+        The traces ``eps_t = (1-a) eps_{t-1} + a f'_t h[t]^T`` decay with the constant leak, so
+        ``eps_t = sum_{s<=t} (1-a)^{t-s} a f'_s h[s]^T`` and the sum over loss steps regroups by
+        the step ``s`` at which a term entered the trace:
+        ``sum_s (a f'_s * Lbar_s) h[s]^T`` with the learning signal filtered backwards,
+        ``Lbar_s = L_s + (1-a) Lbar_{s+1}`` (and ``Ebar_s = extra_{s+1} + (1-a) Ebar_{s+1}``
+        for credit that meets the trace one step late). Same numbers as running the (B, N, N)
+        traces forward online; no (B, N, N) array is stored.
+        """
         a_ = net.alpha
         F = self._feedback(net)
         fprime = (traj.v > 0).to(traj.v.dtype)
+        T = fprime.shape[0]
+        L = torch.einsum("tbo,no->tbn", delta, F)  # immediate learning signals, (T, B, N)
+        extra = [None] + [self._extra_credit(net, t, L[t], fprime) for t in range(1, T)]
+        lbar = torch.zeros_like(L[0])
+        ebar = torch.zeros_like(L[0])
         gW_rec = torch.zeros_like(net.W_rec)
         gW_in = torch.zeros_like(net.W_in)
-        for t, contract, contract_prev in self._traces(a_, fprime, traj.h, x, set(active)):
-            L = delta[t] @ F.T  # (B, N) immediate learning signal
-            credit = [(L, contract)]
-            extra = self._extra_credit(net, t, L, fprime)
-            if extra is not None and contract_prev is not None:
-                credit.append((extra, contract_prev))
-            for c, con in credit:
-                d_rec, d_in = con(c)
-                gW_rec = gW_rec + d_rec
-                gW_in = gW_in + d_in
+        for s in range(T - 1, -1, -1):
+            lbar = L[s] + (1.0 - a_) * lbar
+            if s + 1 < T and extra[s + 1] is not None:
+                ebar = extra[s + 1] + (1.0 - a_) * ebar
+            elif s + 1 < T:
+                ebar = (1.0 - a_) * ebar
+            credit = a_ * fprime[s] * (lbar + ebar)
+            gW_rec = gW_rec + credit.T @ traj.h[s]
+            gW_in = gW_in + credit.T @ x[:, s]
         return {"W_rec": gW_rec, "W_in": gW_in}
-
-    @staticmethod
-    def _traces(a_, fprime, h, x, active):
-        """Run the eligibility traces forward; at each loss step ``t`` yield ``(t, contract_t, contract_{t-1})``,
-        where ``contract_s(c)`` is ``sum_b c[b,i] eps_s[b,i,j]`` for the recurrent and input traces.
-
-        General leak: the traces ``eps_t = (1-a) eps_{t-1} + a f'_t h[t]^T`` (and with ``x_t``) are kept
-        at every synapse, (B, N, N) and (B, N, n_in). Leak-free cell (a = 1): the recursion
-        forgets everything but its newest term, ``eps_t = f'_t h[t]^T``, so the contraction is
-        taken from that term directly without storing the (B, N, N) array (same numbers).
-        """
-        T = fprime.shape[0]
-        if a_ == 1.0:
-            def con(s):
-                return None if s < 0 else (lambda c: ((c * fprime[s]).T @ h[s], (c * fprime[s]).T @ x[:, s]))
-
-            for t in sorted(active):
-                yield t, con(t), con(t - 1)
-            return
-        B, N = h.shape[1:]
-        eps_rec = h.new_zeros(B, N, N)
-        eps_in = h.new_zeros(B, N, x.shape[-1])
-        for t in range(T):
-            prev = (eps_rec, eps_in) if t > 0 else None
-            eps_rec = (1.0 - a_) * eps_rec + a_ * fprime[t][:, :, None] * h[t][:, None, :]
-            eps_in = (1.0 - a_) * eps_in + a_ * fprime[t][:, :, None] * x[:, t][:, None, :]
-            if t in active:
-                def make(er, ei):
-                    return lambda c: (torch.einsum("bi,bij->ij", c, er), torch.einsum("bi,bij->ij", c, ei))
-
-                yield t, make(eps_rec, eps_in), (make(*prev) if prev is not None else None)
 
     def _extra_credit(self, net, t, L, fprime):
         """Extra credit (B, N) that a subclass sends to the states of step ``t-1`` (MDGL), or None."""

@@ -35,6 +35,7 @@ class Task:
     y_test: torch.Tensor
     n_classes: int
     attrs: dict = field(default_factory=dict)
+    loss_steps: int = 1  # the loss (and the answer) is taken over the last ``loss_steps`` steps
 
     @property
     def n_in(self) -> int:
@@ -60,50 +61,58 @@ def sequential_digits(
 
     xtr, ytr, xte, yte = load_dataset(dataset, root, n_train=n_train, n_test=n_test, seed=seed, standardize=False)
     rows = lambda X: X[:, 0].contiguous()  # (n, 1, H, W) -> (n, H time steps, W inputs)  # noqa: E731
-    return Task("digits", rows(xtr), ytr, rows(xte), yte, n_classes=10, attrs={"dataset": dataset, "rows_as_time": 1})
+    return Task("digits", rows(xtr), ytr, rows(xte), yte, n_classes=10,
+                attrs={"dataset": dataset, "rows_as_time": 1, "input_min": 0.0, "input_max": 1.0})
 
 
-def evidence_trials(n: int, *, n_cues: int, delay: int, p_major: float, noise: float, rng: np.random.Generator):
-    """``n`` evidence-accumulation trials: inputs ``(n, 2 n_cues + delay + 1, 3)``, labels (0 left, 1 right).
+def evidence_trials(n: int, *, n_cues: int, delay: int, p_major: float, noise: float, rng: np.random.Generator,
+                    response: int = 1):
+    """``n`` evidence-accumulation trials: inputs ``(n, 2 n_cues + delay + response, 3)``, labels (0 left, 1 right).
 
     Channels: 0 left cue, 1 right cue, 2 go. A cue occupies one step, followed by a blank
-    step; the go cue comes at the last step after ``delay`` blank steps. Each cue falls on
-    the trial's favoured side with probability ``p_major``; the label is the side with
-    more cues (``n_cues`` odd: no ties).
+    step; after ``delay`` blank steps the go cue is on for the ``response`` steps of the
+    answer window (the loss window). Each cue falls on the trial's favoured side with
+    probability ``p_major``; the label is the side with more cues (``n_cues`` odd: no ties).
     """
+    if response < 1:
+        raise ValueError(f"response must be >= 1, got {response}")
     if n_cues < 1 or n_cues % 2 == 0:
         raise ValueError(f"n_cues must be odd and >= 1, got {n_cues}")
     if not 0.5 <= p_major <= 1.0:
         raise ValueError(f"p_major must lie in [0.5, 1], got {p_major}")
-    T = 2 * n_cues + delay + 1
+    T = 2 * n_cues + delay + response
     favoured = rng.integers(0, 2, size=n)
     on_favoured = rng.random((n, n_cues)) < p_major
     side = np.where(on_favoured, favoured[:, None], 1 - favoured[:, None])  # (n, n_cues)
     x = np.zeros((n, T, 3), dtype=np.float32)
     steps = 2 * np.arange(n_cues)
     x[np.arange(n)[:, None], steps[None, :], side] = 1.0
-    x[:, -1, 2] = 1.0
+    x[:, T - response :, 2] = 1.0
     x += noise * rng.standard_normal(x.shape).astype(np.float32)
     label = (side.sum(axis=1) > n_cues // 2).astype(np.int64)
     return x, label
 
 
-def delayed_match_trials(n: int, *, n_stimuli: int, delay: int, noise: float, rng: np.random.Generator):
-    """``n`` delayed match-to-sample trials: inputs ``(n, delay + 2, n_stimuli)``, labels (1 match).
+def delayed_match_trials(n: int, *, n_stimuli: int, delay: int, noise: float, rng: np.random.Generator,
+                         response: int = 1):
+    """``n`` delayed match-to-sample trials: inputs ``(n, delay + 1 + response, n_stimuli)``, labels (1 match).
 
-    Step 0 shows the sample (one-hot), then ``delay`` blank steps, then the test stimulus:
-    the same one (match, probability 1/2) or another one drawn uniformly.
+    Step 0 shows the sample (one-hot), then ``delay`` blank steps, then the test stimulus
+    (the same one, match, probability 1/2, or another one drawn uniformly), held on for the
+    ``response`` steps of the answer window.
     """
+    if response < 1:
+        raise ValueError(f"response must be >= 1, got {response}")
     if n_stimuli < 2:
         raise ValueError(f"n_stimuli must be >= 2, got {n_stimuli}")
-    T = delay + 2
+    T = delay + 1 + response
     sample = rng.integers(0, n_stimuli, size=n)
     match = rng.random(n) < 0.5
     other = (sample + rng.integers(1, n_stimuli, size=n)) % n_stimuli
     test = np.where(match, sample, other)
     x = np.zeros((n, T, n_stimuli), dtype=np.float32)
     x[np.arange(n), 0, sample] = 1.0
-    x[np.arange(n), -1, test] = 1.0
+    x[np.arange(n), T - response :, test] = 1.0
     x += noise * rng.standard_normal(x.shape).astype(np.float32)
     return x, match.astype(np.int64)
 
@@ -112,21 +121,24 @@ def make_task(name: str, *, n_train: int, n_test: int | None, seed: int, **kw) -
     """Build task ``name`` (one of :data:`TASKS`) with its keyword settings.
 
     ``digits``: ``dataset`` ('digits' | 'mnist'), ``root`` (download folder). ``evidence``: ``n_cues``, ``delay``,
-    ``p_major``, ``noise``. ``delayed_match``: ``n_stimuli``, ``delay``, ``noise``.
+    ``p_major``, ``noise``, ``response``. ``delayed_match``: ``n_stimuli``, ``delay``, ``noise``, ``response``
+    (``response``: steps of the answer window, over which the loss is taken).
     """
     rng = np.random.default_rng(seed)
     if name == "digits":
         return sequential_digits(n_train, n_test, seed, dataset=kw.get("dataset", "digits"), root=kw.get("root", "resources/datasets"))
     if name == "evidence":
-        opts = dict(n_cues=kw.get("n_cues", 7), delay=kw.get("delay", 4), p_major=kw.get("p_major", 0.7), noise=kw.get("noise", 0.3))
+        opts = dict(n_cues=kw.get("n_cues", 7), delay=kw.get("delay", 4), p_major=kw.get("p_major", 0.7), noise=kw.get("noise", 0.3),
+                    response=kw.get("response", 1))
         n_test = 1000 if n_test is None else n_test
         x, y = evidence_trials(n_train + n_test, rng=rng, **opts)
-        return Task(name, *_tensors(x, y, n_train), n_classes=2, attrs=opts)
+        return Task(name, *_tensors(x, y, n_train), n_classes=2, attrs=opts, loss_steps=opts["response"])
     if name == "delayed_match":
-        opts = dict(n_stimuli=kw.get("n_stimuli", 4), delay=kw.get("delay", 4), noise=kw.get("noise", 0.3))
+        opts = dict(n_stimuli=kw.get("n_stimuli", 4), delay=kw.get("delay", 4), noise=kw.get("noise", 0.3),
+                    response=kw.get("response", 1))
         n_test = 1000 if n_test is None else n_test
         x, y = delayed_match_trials(n_train + n_test, rng=rng, **opts)
-        return Task(name, *_tensors(x, y, n_train), n_classes=2, attrs=opts)
+        return Task(name, *_tensors(x, y, n_train), n_classes=2, attrs=opts, loss_steps=opts["response"])
     raise ValueError(f"unknown task {name!r}; choose from {TASKS}")
 
 
