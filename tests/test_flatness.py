@@ -10,8 +10,17 @@ import pytest
 import torch
 
 from neurorepro.flatness import bounds
-from neurorepro.flatness.analysis import correlation_table, final_rows, make_claims, spearman
-from neurorepro.flatness.experiment import select_classes, snapshot_epochs, train_and_measure
+from neurorepro.flatness.analysis import (
+    correlation_table,
+    final_rows,
+    late_final_rows,
+    late_phase_mask,
+    late_run_table,
+    make_claims,
+    mark_late_phase,
+    spearman,
+)
+from neurorepro.flatness.experiment import authors_mse, measure_iterations, select_classes, train_and_measure
 from neurorepro.flatness.measure import (
     MeasureSettings,
     dense_input,
@@ -19,8 +28,14 @@ from neurorepro.flatness.measure import (
     measure_network,
     mse_loss,
 )
-from neurorepro.measures.hessian import dense_hessian
-from neurorepro.measures.jacobian import conv2d_operator_norm_bound, parameter_jacobian_sqnorms
+from neurorepro.measures.hessian import dense_hessian, hessian_trace, top_eigen
+from neurorepro.measures.jacobian import (
+    conv2d_operator_norm_bound,
+    input_jacobian,
+    jacobian_singular_values,
+    parameter_jacobian_sqnorms,
+    representation_volume,
+)
 from neurorepro.nets import VGG, DeepNet
 
 
@@ -51,7 +66,8 @@ def test_bounds_hold_on_random_networks(seed, widths, activation, init_scale):
     assert m["nmls"] <= m["nmls_bound"] <= m["nmls_bound_sharp"] * (1 + 1e-12)
     assert m["nmls_mean"] <= m["nmls_mean_bound"] <= m["nmls_mean_bound_sharp"] * (1 + 1e-12)
     assert m["feature_lipschitz"] == 1.0
-    assert m["volume_k"] == 4
+    assert m["volume_k"] == 3  # the authors' top 3 (K = 4 outputs)
+    assert m["volume"] >= m["volume_all"]  # dropping the smallest singular value (< 1 here) can only raise it
     # the input-Jacobian's spectral norm cannot exceed the product of weight norms (tanh, relu, linear are 1-Lipschitz)
     prod = np.prod([float(torch.linalg.matrix_norm(l.weight.detach().double(), ord=2)) for l in [*net.hidden, net.readout]])
     assert m["mls"] <= prod * (1 + 1e-9)
@@ -219,15 +235,91 @@ def test_measure_settings_validate():
         MeasureSettings(trace_samples=0)
 
 
-def test_snapshot_epochs_and_class_selection():
-    assert snapshot_epochs(30, 5) == [1, 2, 5, 13, 30]
-    assert snapshot_epochs(3, 10) == [1, 2, 3]
+def test_measure_iterations_and_class_selection():
+    assert measure_iterations(1000, 300) == [300, 600, 900]
+    assert measure_iterations(20, 10) == [10, 20]
+    with pytest.raises(ValueError, match="exceeds"):
+        measure_iterations(10, 20)
     X = torch.arange(6.0)[:, None]
     y = torch.tensor([0, 1, 2, 1, 0, 2])
-    Xs, ys = select_classes(X, y, [2, 0])
-    assert Xs[:, 0].tolist() == [0.0, 2.0, 4.0, 5.0] and ys.tolist() == [1, 0, 1, 0]
+    Xs, ys = select_classes(X, y, [2, 0])  # labels kept: 10-dim one-hot targets as the authors
+    assert Xs[:, 0].tolist() == [0.0, 2.0, 4.0, 5.0] and ys.tolist() == [0, 2, 0, 2]
+    assert select_classes(X, y, [2, 0], relabel=True)[1].tolist() == [1, 0, 1, 0]
     with pytest.raises(ValueError, match="do not occur"):
         select_classes(X, y, [0, 7])
+
+
+def test_authors_mse_is_torch_mseloss_on_ten_dim_one_hot_targets():
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(7, 10, generator=g), torch.tensor([0, 1, 1, 0, 1, 0, 0])  # two classes, 10 outputs
+    target = torch.zeros(7, 10)
+    target[torch.arange(7), y] = 1.0
+    assert float(authors_mse(logits, y)) == pytest.approx(float(torch.nn.MSELoss()(logits, target)))
+    assert float(authors_mse(logits, y)) == pytest.approx(2 / 10 * float(mse_loss(logits, y)))
+
+
+def test_hutchinson_trace_matches_the_exact_hessian_trace_of_a_small_network():
+    """The paper's sharpness tr H: Hutchinson's estimate (as measure_network takes it) against the
+    trace of the explicit Hessian of the same loss, on a small tanh MLP away from a minimum."""
+    torch.manual_seed(5)
+    net = DeepNet(4, [5], 3, activation="tanh").double()
+    x = torch.randn(12, 4, dtype=torch.float64)
+    y = torch.randint(0, 3, (12,))
+    params = list(net.parameters())
+    loss = lambda: mse_loss(net(x), y)  # noqa: E731
+    H = dense_hessian(loss, params)
+    exact = float(torch.trace(H))
+    # Rademacher probes: variance 2 sum_{i != j} H_ij^2 per probe; 2000 probes -> a few % at most
+    sd = math.sqrt(2 * float((H**2).sum() - (torch.diagonal(H) ** 2).sum()) / 2000)
+    m = measure_network(net, x, y, MeasureSettings(trace_samples=2000, hessian_iters=200, hessian_tol=1e-10, seed=0))
+    assert abs(m["sharpness"] - exact) < 4 * sd and sd < 0.05 * abs(exact)
+    assert m["sharpness"] == hessian_trace(loss, params, n_samples=2000, seed=1)  # the shared estimator, its seed
+    assert m["sharpness_train"] == pytest.approx(2 / 3 * m["sharpness"])  # Hessian of MSELoss = (2/K) H
+    lam = float(torch.linalg.eigvalsh(H).max())
+    assert m["lambda_max"] == pytest.approx(lam, rel=1e-4)
+    assert m["lambda_max_train"] == pytest.approx(2 / 3 * lam, rel=1e-4)
+    assert m["trace_minus_gn"] == pytest.approx(m["sharpness"] - m["grad_norm"] ** 2)
+
+
+def test_top3_log_volume_is_the_authors_cal_logvol_by_hand():
+    """volume = mean over probes of sum_{i<=3} log s_i of the input-Jacobian; the authors'
+    cal_logvol halves the sum of the logs of the top-3 eigenvalues s_i^2. A linear network's
+    Jacobian is its weight product, whose singular values numpy gives."""
+    torch.manual_seed(6)
+    net = DeepNet(6, [5], 4, activation="linear").double()
+    x = torch.randn(9, 6, dtype=torch.float64)
+    A = (net.readout.weight @ net.hidden[0].weight).detach().numpy()  # the Jacobian at every x
+    s = np.linalg.svd(A, compute_uv=False)
+    by_hand = float(np.sum(np.log(s[:3] ** 2)) / 2)  # cal_logvol(eig_val = s^2)
+    m = measure_network(net, x, torch.zeros(9, dtype=torch.int64), FAST)
+    assert m["volume_k"] == 3
+    assert m["volume"] == pytest.approx(by_hand, rel=1e-10)
+    assert m["volume_all"] == pytest.approx(float(np.sum(np.log(s))), rel=1e-10)
+    assert m["mls"] == pytest.approx(float(s[0]), rel=1e-10)
+    assert m["local_dim"] == pytest.approx(float(np.sum(s**2) ** 2 / np.sum(s**4)), rel=1e-10)
+    sv = jacobian_singular_values(input_jacobian(net, x).detach())
+    assert float(representation_volume(sv, 3)[0]) == pytest.approx(by_hand, rel=1e-10)
+
+
+def test_late_phase_rule_on_a_planted_loss_curve():
+    """Loss 1.0 at init decaying as exp(-t/10) with a bump back above 5% at t = 40: the late phase
+    (<= 5% of the initial loss from there to the end) starts after the bump, not at the first dip."""
+    t = np.arange(0, 101, 5.0)[1:]
+    loss = np.exp(-t / 10)
+    loss[t == 40] = 0.2  # a spike above the threshold after the first dip below it (t = 30, 35)
+    mask = late_phase_mask(loss, 1.0, 0.05)
+    assert mask.tolist() == (t > 40).tolist()
+    assert not late_phase_mask(np.full(5, 0.5), 1.0, 0.05).any()  # never got there
+    assert late_phase_mask(np.full(5, 0.01), 1.0, 0.05).all()
+    assert not late_phase_mask([0.01, np.nan, 0.01], 1.0, 0.05)[:2].any()  # a NaN breaks the tail
+    with pytest.raises(ValueError, match="late_loss_frac"):
+        late_phase_mask(loss, 1.0, 1.5)
+    frame = pd.DataFrame({"lr": 0.1, "batch_size": 20, "seed": 0, "diverged": False, "iteration": t,
+                          "train_loss": loss, "init_train_loss": 1.0})
+    marked = mark_late_phase(frame.sample(frac=1.0, random_state=0), 0.05, 3)  # row order does not matter
+    assert marked.sort_values("iteration")["late"].tolist() == (t > 40).tolist()
+    assert marked["run_reached_late"].all()
+    assert not mark_late_phase(frame, 0.05, 20)["run_reached_late"].any()  # 12 late points < 20
 
 
 def _toy_data(seed=0, n=120, d=6, k=3):
@@ -239,14 +331,17 @@ def _toy_data(seed=0, n=120, d=6, k=3):
 
 
 def test_train_and_measure_is_deterministic_and_bounded():
-    kw = dict(lr=0.1, batch_size=16, seed=3, epochs=4, n_snapshots=2, n_probe=32,
+    kw = dict(lr=0.1, batch_size=16, seed=3, n_iters=60, measure_every=30, n_probe=32,
               model_kwargs={"widths": [8, 8], "activation": "tanh"}, settings=FAST)
     a = train_and_measure(_toy_data(), **kw)
     b = train_and_measure(_toy_data(), **kw)
     pd.testing.assert_frame_equal(a, b)
-    assert a["epoch"].tolist() == [1.0, 4.0]
+    assert a["iteration"].tolist() == [30, 60] and a["epoch"].tolist() == [30 * 16 / 90, 60 * 16 / 90]
     assert (a["mls"] <= a["mls_bound"]).all() and (a["volume"] <= a["volume_bound"]).all()
-    assert (a["train_loss"].iloc[-1] < a["train_loss"].iloc[0])
+    assert (a["train_loss"].iloc[-1] < a["train_loss"].iloc[0] < a["init_train_loss"].iloc[0])
+    assert a["n_params"].iloc[0] == 6 * 8 + 8 + 8 * 8 + 8 + 8 * 10 + 10  # 10 outputs for 3 classes (authors)
+    with pytest.raises(ValueError, match="n_outputs"):
+        train_and_measure(_toy_data(), **{**kw, "n_outputs": 2})
 
 
 def _toy_images(seed=0, n=80, k=2):
@@ -258,86 +353,133 @@ def _toy_images(seed=0, n=80, k=2):
 
 
 def test_train_and_measure_a_vgg():
-    kw = dict(lr=0.05, batch_size=16, seed=1, epochs=3, n_snapshots=2, n_probe=20, model_kind="vgg",
+    kw = dict(lr=0.05, batch_size=16, seed=1, n_iters=20, measure_every=10, n_probe=20, model_kind="vgg",
               model_kwargs={"cfg": [4, "M", 4, "M"], "head_widths": [8], "activation": "relu"}, settings=FAST)
     a = train_and_measure(_toy_images(), **kw)
     pd.testing.assert_frame_equal(a, train_and_measure(_toy_images(), **kw))
-    assert a["epoch"].tolist() == [1.0, 3.0] and not a["diverged"].any()
+    assert a["iteration"].tolist() == [10, 20] and not a["diverged"].any()
     assert (a["mls"] <= a["mls_bound"]).all() and (a["volume"] <= a["volume_bound_gm"]).all()
     assert (a["nmls"] <= a["nmls_bound"]).all() and (a["feature_lipschitz"] > 0).all()
-    assert a["volume_k"].tolist() == [2, 2]
+    assert a["volume_k"].tolist() == [3, 3]
 
 
 def test_divergent_run_is_recorded_not_raised():
-    out = train_and_measure(_toy_data(), lr=1e6, batch_size=8, seed=0, epochs=2, n_snapshots=1, n_probe=8,
+    out = train_and_measure(_toy_data(), lr=1e6, batch_size=8, seed=0, n_iters=20, measure_every=20, n_probe=8,
                             model_kwargs={"widths": [8], "activation": "linear"}, settings=FAST)
     assert out["diverged"].tolist() == [True]
 
 
-def _planted(sign: float) -> pd.DataFrame:
-    """A sweep table where sharpness falls (sign=+1) or rises (sign=-1) with lr/batch noise."""
+def _planted(sign: float, n_seeds: int = 3) -> pd.DataFrame:
+    """A sweep table with a late phase (loss below 5% of init from iteration 60 on) in which tr H
+    and volume fall together (sign=+1) or rise (sign=-1); across runs the final tr H orders the
+    volume and MLS (sign=+1) or reverses them (sign=-1); local dimensionality is noise."""
     rows = []
-    for lr in (0.01, 0.1, 1.0):
-        for bs in (8, 64):
-            for seed in (0, 1):
-                noise = lr / bs
-                sharp = float(np.exp(-sign * np.log(noise))) * (1 + 0.01 * seed)
-                for step, frac in ((10, 0.5), (20, 1.0)):
-                    rows.append({"lr": lr, "batch_size": bs, "seed": seed, "diverged": False, "step": step,
-                                 "sharpness": sharp * frac, "hessian_trace": 3 * sharp, "grad_norm": sharp,
-                                 "mls": 0.1 * sharp, "mls_bound": sharp, "mls_bound_trace": sharp,
-                                 "volume": np.log(sharp), "volume_bound": np.log(sharp) + 1,
-                                 "volume_bound_trace": np.log(sharp) + 1, "nmls": sharp, "nmls_bound": 2 * sharp,
-                                 "nmls_bound_trace": 2 * sharp, "local_dim": 2.0 + (seed + step) % 3,
-                                 "gen_gap_loss": 0.0, "gen_gap_acc": 0.01 * seed, "train_loss": 0.1})
-    rows.append({"lr": 5.0, "batch_size": 8, "seed": 0, "diverged": True})
+    rng = np.random.default_rng(0)
+    for lr in (0.05, 0.1, 0.2):
+        for bs in (8, 32):
+            for seed in range(n_seeds):
+                level = float(np.exp(rng.normal()))  # the run's sharpness level
+                for it in range(20, 201, 20):
+                    loss = 1.0 * np.exp(-it / 15)
+                    drift = 1.0 - sign * 0.001 * it  # tr H and volume fall (or rise) over the run
+                    sharp = level * drift
+                    vol = sign * np.log(level) + np.log(drift)
+                    rows.append({"lr": lr, "batch_size": bs, "seed": seed, "diverged": False, "iteration": it,
+                                 "init_train_loss": 1.0, "train_loss": loss, "sharpness": sharp,
+                                 "lambda_max": 0.3 * sharp, "lambda_max_train": 0.5 / lr, "grad_norm": np.sqrt(sharp),
+                                 "trace_minus_gn": 0.0, "mls": 0.1 * level ** sign, "mls_gm": 0.1,
+                                 "mls_bound": 10 * level, "mls_bound_gm": 1.0, "mls_bound_trace": 10 * level,
+                                 "mls_bound_gm_trace": 1.0, "volume": vol, "volume_all": vol - 3,
+                                 "volume_bound": vol + 1, "volume_bound_gm": vol + 1, "volume_bound_trace": vol + 1,
+                                 "volume_bound_gm_trace": vol + 1, "nmls": 1.0, "nmls_bound": 2.0,
+                                 "nmls_bound_sharp": 3.0, "nmls_bound_trace": 3.0, "nmls_mean": 1.0,
+                                 "nmls_mean_bound": 2.0, "nmls_mean_bound_sharp": 2.0,
+                                 "local_dim": 2.0 + rng.random(), "gen_gap_loss": 0.0, "gen_gap_acc": 0.0})
+    rows.append({"lr": 5.0, "batch_size": 8, "seed": 0, "diverged": True, "iteration": 3})
     return pd.DataFrame(rows)
 
 
+def _by_words(claims):
+    return {c.claim.split(" (measured")[0]: c for c in claims}
+
+
 def test_claims_hold_on_planted_table_and_fail_when_reversed():
-    good = {c.claim.split(" (")[0]: c for c in make_claims(_planted(+1.0), scale="demo", source="embedded")}
-    assert all(c.holds for c in good.values()), [(k, c.measured) for k, c in good.items() if not c.holds]
-    assert next(iter(good.values())).details["n_diverged_runs"] == 1
-    bad = make_claims(_planted(-1.0), scale="demo", source="embedded")
-    lr_claims = [c for c in bad if "learning rate" in c.claim or "smaller batch" in c.claim]
-    assert lr_claims and not any(c.holds for c in lr_claims)
+    good = _by_words(make_claims(_planted(+1.0), scale="demo", source="embedded", seed=1))
+    assert len(good) == 11
+    assert all(c.outcome == "holds" for c in good.values()), [(k, c.measured, c.ci) for k, c in good.items()
+                                                              if c.outcome != "holds"]
+    first = next(iter(good.values()))
+    assert first.details["n_diverged_runs"] == 1 and first.details["n_runs_reached_late_phase"] == 18
+    findings = [c for c in good.values() if c.kind == "finding"]
+    assert len(findings) == 6 and all(c.n == 18 and c.unit == "runs" and c.ci is not None for c in findings)
+    assert sum(c.kind == "bound" for c in good.values()) == 5
+    bad = _by_words(make_claims(_planted(-1.0), scale="demo", source="embedded", seed=1, n_boot=500))
+    for words in ("In the late phase of training sharpness (tr H) decreases",
+                  "Across learning rates and batch sizes flatter minima have lower volume",
+                  "Across learning rates and batch sizes flatter minima have lower maximum local sensitivity (MLS)"):
+        assert bad[words].outcome == "fails", (words, bad[words].measured, bad[words].ci)
+    # one point above its gradient-norm bound: the bound claim fails, counted per point
     broken = _planted(+1.0)
-    broken.loc[3, "mls"] = 1e9  # one point above its bound
-    c = make_claims(broken, scale="demo", source="embedded")[0]
-    assert not c.holds and c.details["min"]["n_violations"] == 1
-    assert c.measured == pytest.approx(1 - 1 / 24)
-    broken["mls_gm"], broken["mls_bound_gm"] = 0.1, 1.0  # the geometric-mean form counts too
-    broken.loc[5, "mls_gm"] = 2.0
-    c = make_claims(broken, scale="demo", source="embedded")[0]
-    assert c.details["gm"]["n_violations"] == 1 and c.measured == pytest.approx(1 - 2 / 24)
+    broken.loc[3, "mls"] = 1e9
+    c = make_claims(broken, scale="demo", source="embedded", n_boot=50)[0]
+    assert c.outcome == "fails" and c.details["min"]["n_violations"] == 1
+    assert c.measured == pytest.approx(1 - 1 / 180)
+    # an early-phase point above the sqrt(tr H) form does not count (only late points are checked) ...
+    early = _planted(+1.0)
+    early.loc[0, "mls_bound_trace"] = 0.0
+    trace = [c for c in make_claims(early, scale="demo", source="embedded", n_boot=50) if "sqrt(tr H)" in c.claim][0]
+    assert trace.outcome == "holds" and trace.n == 18 * 8
+    # ... a late one does; and lambda_max_train above 2/lr breaks linear stability
+    early.loc[9, "mls_bound_trace"] = 0.0
+    early.loc[9, "lambda_max_train"] = 100.0
+    cl = make_claims(early, scale="demo", source="embedded", n_boot=50)
+    assert [c.outcome for c in cl if "sqrt(tr H)" in c.claim or "Linear stability" in c.claim] == ["fails", "fails"]
 
 
-def test_claims_are_made_per_experiment():
+def test_findings_use_late_phase_points_only_and_need_three_runs():
+    t = _planted(+1.0)
+    t.loc[t["iteration"] < 60, "sharpness"] = 1e6  # early points: huge, would dominate slopes if used
+    per_run = late_run_table(mark_late_phase(t, 0.05, 3))
+    assert len(per_run) == 18 and (per_run["n_late_points"] == 8).all()
+    assert (per_run["late_from_iteration"] == 60).all() and (per_run["slope_log_sharpness"] < 0).all()
+    few = t[t["seed"] == 0].query("lr == 0.05 and batch_size == 8")  # one run: no CI, inconclusive
+    fl = [c for c in make_claims(few, scale="demo", source="embedded") if c.kind == "finding"]
+    assert all(c.ci is None and c.outcome == "inconclusive" for c in fl)
+    never = t.assign(train_loss=0.5)  # no run reaches the late phase
+    cl = make_claims(never, scale="demo", source="embedded")
+    assert all(c.outcome == "inconclusive" for c in cl if c.kind == "finding")
+    assert cl[0].details["n_runs_reached_late_phase"] == 0
+
+
+def test_claims_are_made_per_experiment_with_their_own_rule():
     a, b = _planted(+1.0), _planted(-1.0)
     a.insert(0, "experiment", "mlp")
     b.insert(0, "experiment", "vgg")
-    claims = make_claims(pd.concat([a, b], ignore_index=True), scale="paper", source="allen")
-    assert len(claims) == 16
-    assert [c.claim[:5] for c in claims] == ["[mlp]"] * 8 + ["[vgg]"] * 8
+    both = pd.concat([a, b], ignore_index=True)
+    claims = make_claims(both, scale="paper", source="allen", seed=3, n_boot=500)
+    assert len(claims) == 22
+    assert [c.claim[:5] for c in claims] == ["[mlp]"] * 11 + ["[vgg]"] * 11
     assert all(c.details["experiment"] == c.claim[1:4] for c in claims)
-    lr_vgg = [c for c in claims[8:] if "learning rate" in c.claim]
-    assert lr_vgg and not any(c.holds for c in lr_vgg)  # the reversed experiment fails on its own
-    assert all(c.holds for c in claims[:8])
-    final = final_rows(pd.concat([a, b], ignore_index=True))
-    assert len(final) == 24 and list(final["experiment"].unique()) == ["mlp", "vgg"]
+    assert all(c.outcome == "holds" for c in claims[:11])
+    across = [c for c in claims[11:] if "flatter minima" in c.claim]
+    assert across and all(c.outcome == "fails" for c in across)
+    strict = make_claims(both, scale="paper", source="allen", late={"vgg": {"late_loss_frac": 1e-9}}, n_boot=50)
+    assert strict[11].details["n_runs_reached_late_phase"] == 0 and strict[0].details["late_loss_frac"] == 0.05
+    final = late_final_rows(mark_late_phase(a, 0.05, 3))
+    assert len(final) == 18 and (final["iteration"] == 200).all()
     corr = correlation_table(final)
-    assert set(corr["experiment"]) == {"mlp", "vgg"}
-    r = corr.query("experiment == 'vgg' and sharpness_measure == 'lr' and measure == 'sharpness'")["spearman"].item()
-    assert r > 0
+    assert set(corr["experiment"]) == {"mlp"}
 
 
 def test_final_rows_and_correlations():
     t = _planted(+1.0)
     f = final_rows(t)
-    assert len(f) == 12 and (f["step"] == 20).all()
+    assert len(f) == 18 and (f["iteration"] == 200).all()
     corr = correlation_table(f)
-    r = corr.query("sharpness_measure == 'sharpness' and measure == 'mls'")["spearman"].item()
+    r = corr.query("sharpness_measure == 'sharpness' and measure == 'volume'")["spearman"].item()
     assert r == pytest.approx(1.0)
+    assert spearman([1, 2, 2, 5, 3], [2, 1, 4, 4, 9]) == pytest.approx(
+        __import__("scipy").stats.spearmanr([1, 2, 2, 5, 3], [2, 1, 4, 4, 9]).correlation)
     assert math.isnan(spearman([1, 2], [3, 4]))
     assert math.isnan(spearman([1, 1, 1], [3, 4, 5]))
 

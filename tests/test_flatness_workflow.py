@@ -14,11 +14,10 @@ TINY = {
         "n_train": 200,
         "n_test": 60,
         "widths": [16, 16],
-        "lrs": [0.05, 0.2],
-        "batch_sizes": [32, 100],
+        "hparams": [[0.05, 32], [0.2, 32], [0.05, 100], [0.2, 100]],
         "n_seeds": 1,
-        "epochs": 3,
-        "n_snapshots": 2,
+        "n_iters": 20,
+        "measure_every": 10,
         "n_probe": 48,
         "hessian_iters": 20,
         "trace_samples": 4,
@@ -38,12 +37,14 @@ def test_flatness_target_on_tiny_config(snakemake_run):
     assert len(m) == 4 * 2  # 4 runs x 2 snapshots
     assert (m["experiment"] == "mlp").all() and (m["feature_lipschitz"] == 1.0).all()
     assert (m["mls_gm"] <= m["mls_bound_gm"]).all() and (m["volume"] <= m["volume_bound_gm"]).all()
-    assert sorted(m["epoch"].unique()) == [1.0, 3.0]
+    assert sorted(m["iteration"].unique()) == [10, 20] and {"late", "run_reached_late"} <= set(m.columns)
     assert (m["mls"] <= m["mls_bound"]).all() and (m["volume"] <= m["volume_bound"]).all()
-    assert len(pd.read_csv(out / "final.tsv", sep="\t")) == 4
+    assert (m["volume_k"] == 3).all() and (m["n_params"] == 64 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10).all()
+    assert (out / "final.tsv").exists() and (out / "late_runs.tsv").exists()
     claims = json.loads((out / "claims.json").read_text())
-    assert len(claims) == 8 and all(c["target"] == "flatness" and c["scale"] == "demo" for c in claims)
-    assert claims[0]["holds"] and claims[0]["measured"] == 1.0
+    assert len(claims) == 11 and all(c["target"] == "flatness" and c["scale"] == "demo" for c in claims)
+    assert claims[0]["outcome"] == "holds" and claims[0]["measured"] == 1.0 and claims[0]["kind"] == "bound"
+    assert [c["kind"] for c in claims].count("finding") == 6
     assert all(isinstance(c["holds"], bool) for c in claims)
 
 
@@ -60,7 +61,7 @@ def test_flatness_vgg_run_job(snakemake_run):
     cfg = copy.deepcopy(TINY)
     cfg["flatness"]["experiments"] = {
         "mlp": {},
-        "vgg": {"arch": "vgg", "activation": "relu", "lrs": [0.1], "batch_sizes": [50],
+        "vgg": {"arch": "vgg", "activation": "relu", "hparams": [[0.1, 50]],
                 "vgg": {"cfg": [4, "M"], "head_widths": [6], "batch_norm": False}},
     }
     target = "results/flatness/runs/vgg/lr0.1_bs50_seed0.tsv"
@@ -76,10 +77,11 @@ def test_flatness_vgg_run_job(snakemake_run):
 def test_flatness_paper_scale_dag_has_the_mlp_and_the_vgg(snakemake_run):
     proc = snakemake_run("-n", "flatness", "--configfile", "config/paper.yaml")
     text = proc.stdout + proc.stderr
-    assert re.search(r"flatness_run\s+72\b", text), text[-3000:]  # (4 lrs x 3 batches x 3 seeds) x 2 experiments
+    assert re.search(r"flatness_run\s+50\b", text), text[-3000:]  # (5 run.slurm pairs x 5 seeds) x 2 experiments
     runs = set(re.findall(r"results/flatness/runs/(\w+)/lr[0-9.e-]+_bs\d+_seed\d\.tsv", text))
     assert runs == {"mlp", "vgg"}
     # dropping an experiment with null (e.g. only the VGG at paper scale)
     only_vgg = snakemake_run.write_config({"flatness": {"experiments": {"mlp": None}}}, name="only_vgg.yaml")
     proc = snakemake_run("-n", "flatness", "--configfile", "config/paper.yaml", str(only_vgg))
-    assert re.search(r"flatness_run\s+36\b", proc.stdout + proc.stderr)
+    assert re.search(r"flatness_run\s+25\b", proc.stdout + proc.stderr)
+    assert "lr0.2_bs20_seed4" in proc.stdout + proc.stderr and "lr0.1_bs8_seed0" in proc.stdout + proc.stderr

@@ -1,9 +1,12 @@
 # Chen, Recanatesi & Shea-Brown 2023, A simple connection from loss flatness to
 # compressed representations in neural networks.
-# run (per experiment x lr x batch size x seed: train with plain SGD on MSE, measure
-# snapshots) -> collect (tables, correlations) -> figures ; claims.
+# run (per experiment x (lr, batch size) x seed: train with plain SGD on the authors' MSE for
+# n_iters iterations, measure every measure_every) -> collect (late phase, tables,
+# correlations) -> figures ; claims.
 # Experiments: `flatness.experiments` maps a name to overrides of the section's keys
-# (demo: `mlp` on digits; paper adds `vgg`, VGG-11 on two CIFAR-10 classes); null drops one.
+# (demo/reference: `mlp` on digits; paper: the MLP on FashionMNIST and the authors' VGG on two
+# CIFAR-10 classes); null drops one. `hparams` lists (lr, batch size) pairs (the authors'
+# run.slurm: lr .05/.1/.2 at batch 20, batch 8/32 at lr .1); null = the grid lrs x batch_sizes.
 
 FLAT = section("flatness")
 FLAT_DIR = "results/flatness"
@@ -23,16 +26,25 @@ def _flat_experiments(sec):
     return out
 
 
+def _flat_hparams(e):
+    if e.get("hparams"):
+        return [(float(lr), int(bs)) for lr, bs in e["hparams"]]
+    return [(float(lr), int(bs)) for lr in e["lrs"] for bs in e["batch_sizes"]]
+
+
 FLAT_EXPS = _flat_experiments(FLAT)
 FLAT_RUNS = [
-    f"{FLAT_DIR}/runs/{exp}/lr{lr:g}_bs{int(bs)}_seed{s}.tsv"
+    f"{FLAT_DIR}/runs/{exp}/lr{lr:g}_bs{bs}_seed{s}.tsv"
     for exp, e in FLAT_EXPS.items()
-    for lr in e["lrs"]
-    for bs in e["batch_sizes"]
+    for lr, bs in dict.fromkeys(_flat_hparams(e))
     for s in range(e["n_seeds"])
 ]
 FLAT_FIGS = ["over_training", "correlations"]
 FLAT_MEASURE_KEYS = ("hessian_iters", "hessian_tol", "hessian_method", "trace_samples", "volume_k", "chunk_size", "dtype")
+FLAT_LATE = {
+    exp: {"late_loss_frac": e["late_loss_frac"], "min_late_points": e["min_late_points"]}
+    for exp, e in FLAT_EXPS.items()
+}
 
 
 def _flat_model(e):
@@ -50,10 +62,12 @@ rule flatness_run:
     output:
         f"{FLAT_DIR}/runs/{{exp}}/lr{{lr}}_bs{{bs}}_seed{{seed}}.tsv",
     params:
-        data=lambda wc: {k: FLAT_EXPS[wc.exp][k] for k in ("dataset", "classes", "n_train", "n_test")},
+        data=lambda wc: {
+            k: FLAT_EXPS[wc.exp][k] for k in ("dataset", "classes", "n_train", "n_test", "standardize", "resize")
+        },
         data_root=resources_path("datasets"),
         train=lambda wc: {
-            **{k: FLAT_EXPS[wc.exp][k] for k in ("epochs", "n_snapshots", "n_probe")},
+            **{k: FLAT_EXPS[wc.exp][k] for k in ("n_iters", "measure_every", "n_probe", "n_outputs")},
             **_flat_model(FLAT_EXPS[wc.exp]),
         },
         measure=lambda wc: {k: FLAT_EXPS[wc.exp][k] for k in FLAT_MEASURE_KEYS},
@@ -65,9 +79,9 @@ rule flatness_run:
         "benchmarks/flatness/flatness_run_{exp}_lr{lr}_bs{bs}_seed{seed}.tsv"
     threads: 1
     resources:
-        mem_mb=2000 if SCALE == "demo" else 16000,
-        runtime=20 if SCALE == "demo" else 720,
-        gpu=0 if SCALE == "demo" else 1,
+        mem_mb=2000 if SCALE == "demo" else (4000 if SCALE == "reference" else 16000),
+        runtime=20 if SCALE == "demo" else (60 if SCALE == "reference" else 2880),
+        gpu=1 if SCALE == "paper" else 0,
     conda:
         ENV
     script:
@@ -80,7 +94,10 @@ rule flatness_collect:
     output:
         measures=f"{FLAT_DIR}/measures.tsv",
         final=f"{FLAT_DIR}/final.tsv",
+        late_runs=f"{FLAT_DIR}/late_runs.tsv",
         correlations=f"{FLAT_DIR}/correlations.tsv",
+    params:
+        late=FLAT_LATE,
     log:
         "logs/flatness/flatness_collect.log",
     benchmark:
@@ -125,6 +142,8 @@ rule flatness_claims:
     params:
         scale=SCALE,
         source=SOURCE,
+        seed=config["seed"],
+        late=FLAT_LATE,
     log:
         "logs/flatness/flatness_claims.log",
     benchmark:
@@ -145,6 +164,7 @@ register_target(
         f"{FLAT_DIR}/claims.json",
         f"{FLAT_DIR}/measures.tsv",
         f"{FLAT_DIR}/final.tsv",
+        f"{FLAT_DIR}/late_runs.tsv",
         f"{FLAT_DIR}/correlations.tsv",
         *[f"{FLAT_DIR}/figures/{name}.{ext}" for name in FLAT_FIGS for ext in ("pdf", "png")],
     ],

@@ -8,19 +8,26 @@ and the bounds of :mod:`neurorepro.flatness.bounds` in their min and geometric-m
 forms, each with ``G`` and with ``sqrt(tr H)``, for an MLP (:class:`DeepNet`) or a
 :class:`VGG` (bounds at the first dense layer, the conv stack in ``L_phi``).
 
-Definitions against the paper (Chen, Recanatesi & Shea-Brown, arXiv 2310.01770): the
-paper's *sharpness* is ``tr H`` (its Eq. 2); the column ``sharpness`` here is the top
-eigenvalue ``lambda_max(H)`` the issue asks for, ``hessian_trace`` is the paper's
-quantity and enters the trace-form bounds. MLS = largest singular value of the
-input-Jacobian of the logits (paper: maximal output change per input perturbation);
-``volume`` = mean over probes of the log local volumetric ratio ``sum_{i<=m} log s_i``
-(paper: LVR, volume contraction; its log); ``mls``/``volume`` are arithmetic means over
-probes, ``mls_gm`` the geometric mean (what the paper's geometric-mean bound bounds);
-local dimensionality = participation ratio of ``s_i^2`` (paper: uniformity of
-sensitivity across directions; its exact formula was not checked).
+Definitions against the paper (Chen, Recanatesi & Shea-Brown, arXiv 2310.01770) and the
+authors' code (chinsengi/sharpdim ``src/utils.py``): the paper's *sharpness* is ``tr H``
+(its Eq. 2); the column ``sharpness`` here is that trace (Hutchinson), ``lambda_max`` the
+top eigenvalue (kept as an extra), ``grad_norm`` the gradient-norm form ``G`` the authors'
+``get_gradW`` tracks (``sqrt(mean_i sum_j ||grad_theta f_j(x_i)||^2)``). MLS = largest
+singular value of the input-Jacobian of the logits (the authors' ``A``); ``volume`` = mean
+over probes of ``sum_{i<=k} log s_i`` with ``k = volume_k`` (3: the authors'
+``cal_logvol``, which halves the sum of the logs of the top-3 eigenvalues ``s_i^2``),
+``volume_all`` the same over all ``min(K, d)`` singular values (our former measure, kept
+as an extra); ``mls``/``volume`` are arithmetic means over probes, ``mls_gm`` the geometric
+mean (what the paper's geometric-mean bound bounds); local dimensionality = participation
+ratio of ``s_i^2`` (the authors' ``get_dim``: ``(sum s^2)^2 / sum s^4``).
 
-The loss is the one SGD trained with (``neurorepro.nets`` ``mse``):
-``L = 1/(2n) sum_i ||f(x_i) - onehot(y_i)||^2``, whose Gauss-Newton trace is ``G^2``.
+Loss conventions. The Hessian, its trace and top eigenvalue are those of the loss of the
+paper's bounds, ``L = 1/(2n) sum_i ||f(x_i) - onehot(y_i)||^2`` (:func:`mse_loss`), whose
+Gauss-Newton trace is ``G^2``, so the trace form of a bound replaces ``G`` by
+``sqrt(tr H)``. SGD trains on the authors' loss, torch's ``MSELoss``
+``1/(nK) sum_i ||f - y||^2 = (2/K) L``; its Hessian is ``(2/K) H``:
+``sharpness_train`` and ``lambda_max_train`` are those (the linear-stability check
+``lambda_max_train <= 2 / lr`` uses the latter).
 """
 from __future__ import annotations
 
@@ -54,7 +61,7 @@ class MeasureSettings:
     hessian_tol : relative change at which the iteration stops.
     hessian_method : ``power`` or ``lanczos``.
     trace_samples : Rademacher probes of Hutchinson's trace estimator.
-    volume_k : singular values in the volume (None = all, ``min(K, d)``).
+    volume_k : singular values in the volume (3: the authors' ``cal_logvol``; None = all, ``min(K, d)``).
     chunk_size : samples per vectorised Jacobian chunk (memory).
     dtype : ``float64`` (default; exact bound checks) or ``float32``.
     seed : seed of the random start / probe vectors.
@@ -64,7 +71,7 @@ class MeasureSettings:
     hessian_tol: float = 1e-3
     hessian_method: str = "power"
     trace_samples: int = 20
-    volume_k: int | None = None
+    volume_k: int | None = 3
     chunk_size: int | None = 64
     dtype: str = "float64"
     seed: int = 0
@@ -208,22 +215,28 @@ def measure_network(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings
     m = sv.shape[1] if settings.volume_k is None else min(settings.volume_k, sv.shape[1])
     mls = max_local_sensitivity(sv)
     vol = representation_volume(sv, m)
+    vol_all = representation_volume(sv)
     ld = local_dimensionality(sv)
     sq = parameter_jacobian_sqnorms(net, x, chunk_size=settings.chunk_size)
     G = float(torch.sqrt(sum(sq.values()).mean()))
     sqrt_trace = float(np.sqrt(max(trace, 0.0)))
+    to_train = 2.0 / logits.shape[1]  # Hessian of the authors' MSELoss = (2/K) H
     out = {
         "probe_loss": loss,
         "probe_acc": acc,
-        "sharpness": eig.eigenvalue,
-        "sharpness_n_hvp": eig.n_hvp,
-        "sharpness_converged": eig.converged,
-        "hessian_trace": trace,
+        "sharpness": trace,
+        "sharpness_train": to_train * trace,
+        "lambda_max": eig.eigenvalue,
+        "lambda_max_train": to_train * eig.eigenvalue,
+        "lambda_max_n_hvp": eig.n_hvp,
+        "lambda_max_converged": eig.converged,
         "grad_norm": G,
+        "trace_minus_gn": trace - G**2,
         "mls": float(mls.mean()),
         "mls_gm": _geometric_mean(mls),
         "volume": float(vol.mean()),
         "volume_k": m,
+        "volume_all": float(vol_all.mean()),
         "local_dim": float(ld.mean()),
         "n_params": sum(p.numel() for p in params),
     }
