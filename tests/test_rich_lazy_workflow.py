@@ -17,14 +17,16 @@ import xarray as xr
 from test_rich_lazy import toy_connectivity
 
 # "-p" first: conftest puts --configfile (nargs+) before our arguments, and a flag ends its list.
-RL_RULES = ["rich_lazy_inits", "rich_lazy_train", "rich_lazy_report", "rich_lazy"]
+RL_RULES = ["rich_lazy_inits", "rich_lazy_train", "rich_lazy_theory", "rich_lazy_report", "rich_lazy"]
 TINY = {
     "rich_lazy": {
         "tasks": ["2AF", "DMS"],
         "probe_trials": 16,
         "ntk_trials": 4,
         "log_every": 10,
-        "demo": {"n_hidden": 8, "ranks": [1, 8], "aligned_rank": 8, "n_iter": 20, "n_seeds": 2},
+        "theory": {"d": 4, "h": 4, "ranks": [1, 4], "gain": 1.25, "n_seeds": 2, "n_samples": 20, "lr": 0.05,
+                   "max_steps": 500, "tol": 1.0e-4},
+        "demo": {"n_hidden": 8, "ranks": [1, 2, 8], "warm_start_rank": 8, "n_iter": 20, "n_seeds": 2},
     },
     "device": "cpu",
 }
@@ -42,16 +44,26 @@ def test_rich_lazy_target_builds_outputs_and_claims(snakemake_run):
     snakemake_run("-p", "rich_lazy", "--allowed-rules", *RL_RULES, config=TINY)
     res = snakemake_run.workdir / "results" / "rich_lazy"
     df = pd.read_csv(res / "laziness.tsv", sep="\t")
-    assert len(df) == 2 * 2 * 5  # tasks x seeds x (rank_1, rank_8, connectivity, shuffled, aligned_8)
-    assert df[["weight_change", "rep_alignment", "ntk_alignment"]].notna().all().all()
+    assert len(df) == 2 * 2 * 7  # tasks x seeds x (rank_1, 2, 8, connectivity, shuffled, aligned_2, warm_8)
+    assert set(df.family) == {"random", "connectivity", "shuffled", "aligned", "warm_start"}
+    assert df[["weight_change", "ntk_alignment"]].notna().all().all()
+    # a Gram matrix of all-zero (silent ReLU) decision states has no alignment (NaN): rare at N = 8
+    assert df["rep_alignment"].notna().mean() > 0.8
     assert np.allclose(df.groupby(["task", "seed"]).w0_norm.std(), 0, atol=1e-6)
     claims = json.loads((res / "claims.json").read_text())
-    assert len(claims) == 8 and all(c["target"] == "rich_lazy" and isinstance(c["holds"], bool) for c in claims)
-    for fig in ("rank_sweep", "connectivity", "aligned", "training"):
+    # rank trends 3 x (pooled + 2 tasks), sanity + 3 connectivity, 3 aligned, theory 2 bounds + 3 findings
+    assert len(claims) == 9 + 4 + 3 + 5
+    assert all(c["target"] == "rich_lazy" and c["outcome"] in ("holds", "fails", "inconclusive") for c in claims)
+    assert {c["kind"] for c in claims} == {"finding", "recovery", "bound"}
+    assert all(c["outcome"] == "holds" for c in claims if c["kind"] == "bound")  # proved statements
+    ranks = pd.read_csv(res / "init_ranks.tsv", sep="\t")
+    assert {"connectivity", "shuffled", "aligned_2", "warm_8", "rank_1"} <= set(ranks.init)
+    for fig in ("rank_sweep", "connectivity", "aligned", "training", "theory"):
         for ext in ("pdf", "png"):
             assert (res / "figures" / f"{fig}.{ext}").stat().st_size > 1000
     inits = xr.open_dataset(res / "inits.nc")
-    assert inits.attrs["seed"] == 2016 and inits.W0.shape == (2, 4, 8, 8)
+    assert inits.attrs["seed"] == 2016 and inits.W0.shape == (2, 5, 8, 8)
+    assert inits.attrs["connectivity_sign"] == "dale"
     inits.close()
     # a second run with the same config gives identical numbers
     first = df.copy()
@@ -66,7 +78,8 @@ def test_rich_lazy_target_builds_outputs_and_claims(snakemake_run):
     "bad, message",
     [
         ({"rich_lazy": {"n_hiden": 8}}, "n_hiden"),
-        ({"rich_lazy": {"demo": {"aligned_rank": 2}}}, "rich_lazy.aligned_rank"),
+        ({"rich_lazy": {"demo": {"aligned_rank": 3}}}, "rich_lazy.aligned_rank"),
+        ({"rich_lazy": {"demo": {"warm_start_rank": 5}}}, "rich_lazy.warm_start_rank"),
     ],
 )
 def test_bad_config_is_refused_naming_the_key(snakemake_run, bad, message):

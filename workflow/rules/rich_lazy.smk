@@ -1,17 +1,19 @@
 # Liu et al. 2024, How connectivity structure shapes rich and lazy learning in neural circuits.
 # inits (random rank sweep + connectivity block of results/connectivity/W.nc + shuffle)
-#   -> train per task (laziness measures) -> report (tables, figures, claims.json).
+#   -> train per task (laziness measures; aligned init from task statistics, warm start extra)
+#   -> theory (two-layer linear network: closed form vs simulation)
+#   -> report (tables, figures, claims.json).
 
 RL = section("rich_lazy")
 RL_DIR = "results/rich_lazy"
-RL_FIGS = ["rank_sweep", "connectivity", "aligned", "training"]
+RL_FIGS = ["rank_sweep", "connectivity", "aligned", "training", "theory"]
 
 
 def _check_rich_lazy(sec: dict) -> None:
     """Keys the merged `rich_lazy` section needs, and the checks the schema cannot express."""
     need = ["tasks", "n_hidden", "ranks", "aligned_rank", "gain", "alpha", "dt", "sigma",
             "cxt_explicit_context", "learning_rate", "momentum", "n_iter", "batch_size", "n_seeds",
-            "probe_trials", "ntk_trials", "log_every", "connectivity"]
+            "probe_trials", "ntk_trials", "log_every", "connectivity", "theory"]
     missing = [k for k in need if k not in sec]
     if missing:
         raise ValueError(f"config rich_lazy (scale {SCALE}) lacks keys {missing}")
@@ -19,9 +21,20 @@ def _check_rich_lazy(sec: dict) -> None:
         raise ValueError(f"config rich_lazy.ranks {sec['ranks']} exceed rich_lazy.n_hidden={sec['n_hidden']}")
     if sec["aligned_rank"] not in sec["ranks"]:
         raise ValueError(f"config rich_lazy.aligned_rank={sec['aligned_rank']} must be one of rich_lazy.ranks")
+    if sec["aligned_rank"] > 2:
+        raise ValueError(f"config rich_lazy.aligned_rank={sec['aligned_rank']}: the task statistic of a two-choice "
+                         "task has rank <= 2")
+    if sec.get("warm_start_rank") is not None and sec["warm_start_rank"] not in sec["ranks"]:
+        raise ValueError(f"config rich_lazy.warm_start_rank={sec['warm_start_rank']} must be one of rich_lazy.ranks")
+    th = sec["theory"]
+    lacks = [k for k in ("d", "h", "ranks", "gain", "n_seeds", "n_samples", "lr", "max_steps", "tol") if k not in th]
+    if lacks:
+        raise ValueError(f"config rich_lazy.theory (scale {SCALE}) lacks keys {lacks}")
+    if max(th["ranks"]) > min(th["d"], th["h"]):
+        raise ValueError(f"config rich_lazy.theory.ranks {th['ranks']} exceed min(theory.d, theory.h)")
     if sec["ntk_trials"] > sec["probe_trials"]:
         raise ValueError("config rich_lazy.ntk_trials must not exceed rich_lazy.probe_trials")
-    for k in ("sign", "selection"):
+    for k in ("sign", "selection", "inhibitory_fraction", "ei_balance"):
         if k not in sec["connectivity"]:
             raise ValueError(f"config rich_lazy.connectivity lacks key {k!r}")
 
@@ -86,6 +99,8 @@ rule rich_lazy_train:
         probe_trials=RL["probe_trials"],
         ntk_trials=RL["ntk_trials"],
         aligned_rank=RL["aligned_rank"],
+        warm_rank=RL.get("warm_start_rank"),
+        stats_trials=RL.get("stats_trials", 2000),
         seed=config["seed"],
         device=config["device"],
     log:
@@ -95,7 +110,7 @@ rule rich_lazy_train:
     threads: 1
     resources:
         mem_mb=4000 if SCALE == "paper" else 1500,
-        runtime=600 if SCALE == "paper" else 30,
+        runtime=600 if SCALE == "paper" else (120 if SCALE == "reference" else 30),
         gpu=1 if SCALE == "paper" else 0,
     conda:
         ENV
@@ -103,14 +118,38 @@ rule rich_lazy_train:
         "../scripts/rich_lazy_train.py"
 
 
+rule rich_lazy_theory:
+    output:
+        table=f"{RL_DIR}/theory/theory.tsv",
+        curve=f"{RL_DIR}/theory/curve.tsv",
+    params:
+        theory=RL["theory"],
+        seed=config["seed"],
+    log:
+        "logs/rich_lazy/rich_lazy_theory.log",
+    benchmark:
+        "benchmarks/rich_lazy/rich_lazy_theory.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60 if SCALE != "demo" else 10,
+    conda:
+        ENV
+    script:
+        "../scripts/rich_lazy_theory.py"
+
+
 rule rich_lazy_report:
     input:
         inits=f"{RL_DIR}/inits.nc",
+        theory=f"{RL_DIR}/theory/theory.tsv",
+        theory_curve=f"{RL_DIR}/theory/curve.tsv",
         measures=expand(f"{RL_DIR}/{{t}}/laziness.tsv", t=RL["tasks"]),
         curves=expand(f"{RL_DIR}/{{t}}/loss_curves.tsv", t=RL["tasks"]),
     output:
         table=f"{RL_DIR}/laziness.tsv",
         summary=f"{RL_DIR}/summary.tsv",
+        init_ranks=f"{RL_DIR}/init_ranks.tsv",
         claims=f"{RL_DIR}/claims.json",
         **{
             f"{fig}_{ext}": (
@@ -129,6 +168,7 @@ rule rich_lazy_report:
         aligned_rank=RL["aligned_rank"],
         scale=SCALE,
         source=SOURCE,
+        seed=config["seed"],
     log:
         "logs/rich_lazy/rich_lazy_report.log",
     benchmark:
@@ -148,7 +188,9 @@ register_target(
     [
         f"{RL_DIR}/laziness.tsv",
         f"{RL_DIR}/summary.tsv",
+        f"{RL_DIR}/init_ranks.tsv",
         f"{RL_DIR}/claims.json",
+        f"{RL_DIR}/theory/theory.tsv",
     ]
     + [f"{RL_DIR}/figures/{fig}.{ext}" for fig in RL_FIGS for ext in ("pdf", "png")],
 )

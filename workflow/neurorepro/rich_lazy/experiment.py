@@ -3,7 +3,8 @@
 :func:`build_inits` makes every initial recurrent matrix (random rank sweep,
 connectivity-derived, shuffled) for every seed, all with one Frobenius norm;
 :func:`run_task` trains them on one task, adds the task-aligned low-rank
-initialisation, and returns one row of measures per (seed, init).
+initialisation (from task statistics) and the warm start (a labelled extra), and
+returns one row of measures per (seed, init).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from .inits import (
     shuffle_entries,
     truncate_rank,
 )
+from .aligned import lagged_cross_covariance, recurrent_aligned_init
 from .model import RNNTrainer
 from .tasks import TASKS, Task
 
@@ -37,8 +39,10 @@ def build_inits(
     n_seeds: int,
     seed: int,
     W_conn: xr.Dataset | None = None,
-    sign: str = "random",
+    sign: str = "dale",
     selection: str = "auto",
+    inhibitory_fraction: float = 0.2,
+    balance: bool = True,
 ) -> xr.Dataset:
     """All initial recurrent matrices, dims (seed, init, post, pre).
 
@@ -69,7 +73,7 @@ def build_inits(
         if W_conn is not None:
             crng = np.random.default_rng([seed, s, 2])
             block, meta = connectivity_block(W_conn, n_hidden, crng, selection)
-            signed = rescale(apply_sign(block, sign, crng), norm)
+            signed = rescale(apply_sign(block, sign, crng, inhibitory_fraction, balance), norm)
             W0[s, len(ranks)] = signed
             W0[s, len(ranks) + 1] = shuffle_entries(signed, crng)
             blocks.append(meta)
@@ -99,6 +103,8 @@ def build_inits(
             "effective_rank": "exp(entropy of normalised singular values), Roy & Vetterli 2007",
             "participation_ratio": "(sum s^2)^2 / sum s^4 of the singular values s",
             "connectivity_sign": sign if W_conn is not None else "none",
+            "connectivity_inhibitory_fraction": float(inhibitory_fraction) if sign == "dale" else -1.0,
+            "connectivity_ei_balance": int(bool(balance)) if sign == "dale" else -1,
             "connectivity_selection": ",".join(sorted({b["selection"] for b in blocks})) if W_conn is not None else "none",
         },
     )
@@ -120,17 +126,25 @@ def run_task(
     seed: int,
     device: str = "cpu",
     logger: logging.Logger | None = None,
+    warm_rank: int | None = None,
+    stats_trials: int = 2000,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train every init of ``inits`` on ``task``; returns (measures, loss curves).
 
     One probe batch (``probe_trials`` trials, fixed by ``seed`` and the task) serves
-    every init and seed. With ``aligned_rank`` r, the task-aligned init of each seed
-    is the rank-r truncation of the recurrent weights learned on the task from that
-    seed's lowest-rank random init (the pilot), rescaled to the common norm, and
-    trained again from the same initial input/readout weights. Its top singular
-    direction is the pilot's initial one and the next r-1 carry what the pilot
-    learned, so its effective rank stays low; it is compared with the random rank-r
-    init of the same seed.
+    every init and seed. Two inits are built here, per seed, because they depend on
+    the task:
+
+    * ``aligned_<r>`` (family ``aligned``), with ``aligned_rank`` r: built from task
+      statistics without any training (:func:`.aligned.recurrent_aligned_init`): the
+      rank-r truncation of ``W_out^T C W_in^T``, ``C`` the task's lagged input-output
+      cross-covariance over ``stats_trials`` trials and ``W_in``, ``W_out`` the initial
+      input/readout weights the network of this seed starts from; rescaled to the
+      common norm. It is compared with the random init ``rank_<r>`` of the same seed.
+    * ``warm_<r>`` (family ``warm_start``), with ``warm_rank`` r: the rank-r truncation
+      of the recurrent weights learned on this task from the seed's lowest-rank random
+      init, rescaled to the common norm: a warm start, kept as a labelled extra (it has
+      already seen the task, so less change afterwards is close to guaranteed).
     """
     log = logger or logging.getLogger(__name__)
     probe = task.sample(probe_trials, np.random.default_rng([seed, TASKS.index(task.name), 99]))
@@ -138,18 +152,24 @@ def run_task(
     labels = list(inits["init"].values)
     random_ranks = [int(r) for r, f in zip(inits["rank"].values, inits["family"].values) if f == "random"]
     pilot = f"rank_{min(random_ranks)}"
-    if aligned_rank is not None and (f"rank_{aligned_rank}" not in labels or aligned_rank < min(random_ranks)):
-        raise ValueError(f"rich_lazy.aligned_rank={aligned_rank} must be one of rich_lazy.ranks {random_ranks}")
+    for name, r in (("aligned_rank", aligned_rank), ("warm_rank", warm_rank)):
+        if r is not None and f"rank_{r}" not in labels:
+            raise ValueError(f"rich_lazy.{name}={r} must be one of rich_lazy.ranks {random_ranks}")
+    stats = task.sample(stats_trials, np.random.default_rng([seed, TASKS.index(task.name), 98]))
+    C_yx = lagged_cross_covariance(stats.x, stats.y, task.n_outputs)
     for s in inits["seed"].values:
         tr_kw = dict(trainer, seed=int(seed) * 1000 + int(s), device=device)
-        trained: dict[str, np.ndarray] = {}
         jobs = [(lab, inits["W0"].sel(seed=s, init=lab).values, str(inits["family"].sel(init=lab).values),
                  int(inits["rank"].sel(init=lab).values)) for lab in labels]
+        if aligned_rank is not None:
+            norm = float(np.linalg.norm(inits["W0"].sel(seed=s, init=f"rank_{aligned_rank}").values))
+            W_in, W_out = RNNTrainer(task, **tr_kw).initial_io()
+            W_al = recurrent_aligned_init(C_yx, W_in, W_out, aligned_rank, norm)
+            jobs.append((f"aligned_{aligned_rank}", W_al, "aligned", aligned_rank))
         while jobs:
             lab, W0, family, rank = jobs.pop(0)
             tr = RNNTrainer(task, **tr_kw).fit(W0)
             m = tr.laziness(probe, ntk_trials)
-            trained[lab] = tr.W_
             rows.append({"task": task.name, "seed": int(s), "init": lab, "family": family, "rank": rank,
                          "effective_rank": effective_rank(W0), "participation_ratio": participation_ratio(W0),
                          "w0_norm": float(np.linalg.norm(W0)), **m})
@@ -158,7 +178,7 @@ def run_task(
             log.info("%s seed %d %-14s erank %6.1f dW %.4f rep %.4f ntk %.4f acc %.3f", task.name, s, lab,
                      rows[-1]["effective_rank"], m["weight_change"], m["rep_alignment"], m["ntk_alignment"],
                      m["accuracy"])
-            if aligned_rank is not None and lab == pilot:
-                W_al = truncate_rank(tr.W_, aligned_rank, np.linalg.norm(W0))
-                jobs.append((f"aligned_{aligned_rank}", W_al, "aligned", aligned_rank))
+            if warm_rank is not None and lab == pilot:
+                W_warm = truncate_rank(tr.W_, warm_rank, np.linalg.norm(W0))
+                jobs.append((f"warm_{warm_rank}", W_warm, "warm_start", warm_rank))
     return pd.DataFrame(rows), pd.DataFrame(curves)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from neurorepro.plotting import new_figure
 
@@ -58,6 +59,8 @@ def connectivity(df: pd.DataFrame, inits: xr.Dataset):
                        ("shuffled", dict(color="k", ls="--", label="shuffled"))):
         if lab in inits["init"].values:
             s = sv.sel(init=lab).values
+            er = float(inits["effective_rank"].sel(init=lab).mean())
+            style["label"] += f" (erank {er:.1f})"
             ax.plot(np.arange(1, s.size + 1), s / s[0], **style)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -82,33 +85,89 @@ def connectivity(df: pd.DataFrame, inits: xr.Dataset):
         ax.set_xlabel("effective rank of W₀")
         ax.set_ylabel(LABELS[m])
     axes[1].legend(frameon=False, fontsize=6, ncol=1)
-    fig.suptitle("Connectivity-derived initialisation (■) vs shuffled control (○); lines: random rank sweep")
+    sign = inits.attrs.get("connectivity_sign", "?")
+    fig.suptitle(f"Connectivity-derived initialisation (■, sign rule '{sign}') vs shuffled control (○); "
+                 "lines: random rank sweep")
     return fig
 
 
 def aligned(df: pd.DataFrame, aligned_rank: int):
-    """Task-aligned rank-r init vs random rank-r init, per task and measure (paper's exception).
+    """Task-aligned rank-r init (from task statistics) vs random rank-r init, per task and measure.
 
-    Bars: mean over seeds; dots: single seeds.
+    The warm start (rank-r' truncation of weights trained on the task), when present,
+    is drawn beside its random rank-r' control as a labelled extra. Bars: mean over
+    seeds; dots: single seeds.
     """
-    a, r = f"aligned_{aligned_rank}", f"rank_{aligned_rank}"
-    fig, axes = new_figure(1, len(MEASURES), width=2.6, height=2.5)
+    pairs = [(f"rank_{aligned_rank}", f"random rank {aligned_rank}", "", 0.45),
+             (f"aligned_{aligned_rank}", f"aligned rank {aligned_rank} (task statistics)", "//", 0.85)]
+    for w in sorted(i for i in df["init"].unique() if str(i).startswith("warm_")):
+        r = w.split("_")[1]
+        pairs += [(f"rank_{r}", f"random rank {r}", "", 0.3), (w, f"warm start rank {r} (extra)", "xx", 0.6)]
+    fig, axes = new_figure(1, len(MEASURES), width=3.0, height=2.6)
     tasks = list(dict.fromkeys(df["task"]))
     x = np.arange(len(tasks))
+    width = 0.8 / len(pairs)
     for ax, m in zip(axes, MEASURES):
-        for k, (lab, name, hatch) in enumerate(((r, f"random rank {aligned_rank}", ""),
-                                                (a, f"aligned rank {aligned_rank}", "//"))):
+        for k, (lab, name, hatch, alpha) in enumerate(pairs):
             vals = [df[(df.task == t) & (df.init == lab)][m].values for t in tasks]
-            ax.bar(x + (k - 0.5) * 0.38, [v.mean() if len(v) else np.nan for v in vals], width=0.36,
-                   color=[_color(t) for t in tasks], alpha=0.45 if k == 0 else 0.85, hatch=hatch,
-                   edgecolor="k", lw=0.5, label=name)
+            off = (k - (len(pairs) - 1) / 2) * width
+            ax.bar(x + off, [v.mean() if len(v) else np.nan for v in vals], width=width * 0.95,
+                   color=[_color(t) for t in tasks], alpha=alpha, hatch=hatch, edgecolor="k", lw=0.5, label=name)
             for i, v in enumerate(vals):
-                ax.plot(np.full(len(v), x[i] + (k - 0.5) * 0.38), v, "k.", ms=3)
+                ax.plot(np.full(len(v), x[i] + off), v, "k.", ms=3)
         ax.set_xticks(x, tasks)
         ax.set_ylabel(LABELS[m])
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, -0.1))
-    fig.suptitle(f"Task-aligned vs random rank-{aligned_rank} initialisation")
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(pairs)), frameon=False,
+               bbox_to_anchor=(0.5, -0.12))
+    fig.suptitle(f"Task-aligned (from task statistics, no training) vs random rank-{aligned_rank} initialisation")
+    return fig
+
+
+def theory(th: pd.DataFrame, curve: pd.DataFrame):
+    """Two-layer linear network: closed-form prediction beside simulations.
+
+    a-b: exact setting (rank-r first layer with equal singular values, zero readout,
+    whitened population loss, gradient flow): analytic expectation over teachers
+    (line), closed form for the aligned init (dashed), simulated networks (dots:
+    random, triangles: aligned). c-d: paper-style simulation (Gaussian SVD-truncated
+    inits of one norm, random readout, finite sample, gradient descent): mean +- s.d.
+    over seeds vs effective rank; star: init aligned with the data statistics.
+    """
+    fig, axes = new_figure(1, 4, width=2.7, height=2.5)
+    ex, sim = th[th.setting == "exact"], th[th.setting == "simulation"]
+    for ax, col, ylab in ((axes[0], "relative_weight_change", "relative weight change"),
+                          (axes[1], "kernel_alignment", "tangent-kernel alignment")):
+        ax.plot(curve["rank"], curve[f"expected_{col}"], "k-", lw=1.2, label="closed form, E over teachers")
+        ax.plot(curve["rank"], curve[f"aligned_{col}"], "g--", lw=1.2, label="closed form, aligned")
+        for fam, mk, c in (("random", "o", "0.3"), ("aligned", "^", "g")):
+            e = ex[ex.family == fam]
+            ax.plot(e["rank"], e[col], mk, color=c, ms=3.5, alpha=0.7, mfc="none", label=f"simulated, {fam}")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("rank r of W₀ (width r)")
+        ax.set_ylabel(ylab)
+    axes[0].set_title("exact setting")
+    axes[0].legend(frameon=False, fontsize=6)
+    for ax, col, ylab in ((axes[2], "relative_weight_change", "relative weight change"),
+                          (axes[3], "kernel_alignment", "tangent-kernel alignment")):
+        g = sim[sim.family == "random"].groupby("rank").agg(er=("effective_rank", "mean"), mu=(col, "mean"),
+                                                             sd=(col, "std")).fillna(0)
+        ax.errorbar(g["er"], g["mu"], yerr=g["sd"], marker="o", ms=3.5, capsize=2, color="0.2", label="random")
+        a = sim[sim.family == "aligned"]
+        if len(a):
+            ax.errorbar(a["effective_rank"].mean(), a[col].mean(), yerr=a[col].std(), marker="*", ms=8, color="g",
+                        capsize=2, ls="none", label="aligned (data statistics)")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("effective rank of W₀")
+        ax.set_ylabel(ylab)
+    axes[2].set_title("paper-style simulation")
+    axes[2].legend(frameon=False, fontsize=6)
+    n = th["seed"].nunique()
+    fig.suptitle(f"Two-layer linear network: rank, alignment and laziness ({n} seeds)")
     return fig
 
 
@@ -124,8 +183,9 @@ def training_curves(curves: pd.DataFrame):
             g = d[d.init == lab].groupby("iteration")["loss"].mean()
             style = dict(color=cmap(i / max(1, len(inits) - 1)))
             if not lab.startswith("rank_"):
-                style = dict(color={"connectivity": "k", "shuffled": "0.5"}.get(lab, "m"),
-                             ls="--" if lab == "shuffled" else "-")
+                style = dict(color={"connectivity": "k", "shuffled": "0.5"}.get(lab, "g" if lab.startswith("aligned")
+                                                                                 else "m"),
+                             ls="--" if lab == "shuffled" else ("-." if lab.startswith("warm") else "-"))
             ax.plot(g.index, g.values, lw=1, label=lab, **style)
         ax.set_yscale("log")
         ax.set_title(task)

@@ -7,11 +7,18 @@ Families (Liu et al. 2024, Sec. 3 and the authors' code):
   Frobenius norm of the untruncated matrix (:func:`truncate_rank`).
 * ``connectivity``: an N x N recurrent block of the mouse voxel connectivity
   fitted by the ``connectivity`` target (:func:`connectivity_block`), given signs
-  (:func:`apply_sign`) and rescaled to the same norm.
-* ``shuffled``: the connectivity block with its entries randomly permuted
+  (:func:`apply_sign`) and rescaled to the same norm. The sign rules that keep the
+  block's low-rank structure are ``dale`` (one sign per *source* column, a fraction
+  of the sources inhibitory: ``W = B D`` with ``D`` diagonal and invertible, so
+  ``rank(W) = rank(B)``) and ``centered`` (``B - mean(B)``, rank at most
+  ``rank(B) + 1``). ``random`` (+-1 per entry) is kept as a labelled option: it
+  turns any block into a near full-rank matrix (the control it should be compared
+  with, not a connectivity-derived init).
+* ``shuffled``: the signed connectivity block with its entries randomly permuted
   (same weight distribution, structure destroyed; :func:`shuffle_entries`).
-* ``aligned``: the rank-r truncation of recurrent weights trained on the task,
-  rescaled to the same norm (built in :mod:`.experiment`).
+* ``aligned``: built from task statistics, without training (:mod:`.aligned`);
+  ``warm``: the rank-r truncation of recurrent weights already trained on the task
+  (a warm start, kept as a labelled extra; built in :mod:`.experiment`).
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ import xarray as xr
 
 from neurorepro.measures.dimension import participation_ratio_from_eigenvalues
 
-SIGNS = ("random", "nonnegative", "centered")
+SIGNS = ("dale", "centered", "nonnegative", "random")
 
 
 def gaussian_init(n: int, gain: float, rng: np.random.Generator) -> np.ndarray:
@@ -122,20 +129,53 @@ def connectivity_block(
     return block, {"rows": rows, "cols": cols, "selection": selection}
 
 
-def apply_sign(block: np.ndarray, sign: str, rng: np.random.Generator) -> np.ndarray:
-    """Give the nonnegative voxel block a sign convention.
+def dale_signs(n: int, inhibitory_fraction: float, balance: bool, rng: np.random.Generator) -> np.ndarray:
+    """Per-source (column) multipliers of Dale's law: +1 for excitatory, ``-g`` for inhibitory.
 
-    * ``random``: each entry multiplied by an independent fair +-1 (magnitudes, and so
-      the spatial structure of connection strengths, are kept; mesoscale data carry no sign).
-    * ``nonnegative``: as measured (a dominant Perron mode; unstable at large norm).
-    * ``centered``: the mean entry subtracted (removes the uniform mode, keeps the rest).
+    ``round(inhibitory_fraction * n)`` sources, drawn with ``rng``, are inhibitory.
+    With ``balance`` the inhibitory multiplier is ``g = (1 - f) / f`` (``f`` the realised
+    inhibitory fraction), so that a row receiving equal weights from every source sums
+    to zero (E/I balance, Rajan & Abbott 2006); otherwise ``g = 1``.
     """
-    if sign == "random":
-        return block * rng.choice([-1.0, 1.0], size=block.shape)
-    if sign == "nonnegative":
-        return block.copy()
+    if not 0 <= inhibitory_fraction < 1:
+        raise ValueError(f"rich_lazy.connectivity.inhibitory_fraction must lie in [0, 1), got {inhibitory_fraction}")
+    n_inh = int(round(inhibitory_fraction * n))
+    d = np.ones(n)
+    if n_inh == 0:
+        return d
+    inh = rng.choice(n, size=n_inh, replace=False)
+    f = n_inh / n
+    d[inh] = -((1 - f) / f if balance else 1.0)
+    return d
+
+
+def apply_sign(
+    block: np.ndarray,
+    sign: str,
+    rng: np.random.Generator,
+    inhibitory_fraction: float = 0.2,
+    balance: bool = True,
+) -> np.ndarray:
+    """Give the nonnegative voxel block (post x pre) a sign convention.
+
+    * ``dale``: every source (column) is excitatory or inhibitory (Dale's law):
+      ``W = B diag(d)`` with ``d`` from :func:`dale_signs`. ``D`` is invertible, so
+      the rank is that of ``B`` (the singular values change only through the
+      inhibitory gain; with ``balance=False`` they are exactly those of ``B``).
+    * ``centered``: the mean entry subtracted (removes the uniform mode; rank <= rank(B) + 1).
+    * ``nonnegative``: as measured (a dominant Perron mode; unstable at large norm).
+    * ``random``: each entry multiplied by an independent fair +-1. Mesoscale data carry
+      no sign, but this erases the block's low-rank structure (the result is as high-rank
+      as a Gaussian matrix), so it is not a structured init; kept for comparison only.
+    """
+    if sign == "dale":
+        return block * dale_signs(block.shape[1], inhibitory_fraction, balance, rng)[None, :]
     if sign == "centered":
         return block - block.mean()
+    if sign == "nonnegative":
+        return block.copy()
+    if sign == "random":
+        return block * rng.choice([-1.0, 1.0], size=block.shape)
     raise ValueError(f"rich_lazy.connectivity.sign must be one of {SIGNS}, got {sign!r}")
 
 

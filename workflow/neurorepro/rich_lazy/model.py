@@ -109,6 +109,12 @@ class RNNTrainer:
             net.W_hh.copy_(torch.as_tensor(W0, dtype=torch.float32))
         return net.to(self.device)
 
+    def initial_io(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(W_in, W_out)`` the network of this seed starts from (any ``W_hh``)."""
+        net = LeakyReLURNN(self.task.n_inputs, self.n_hidden, self.task.n_outputs, self.alpha)
+        net.reset_io(torch.Generator().manual_seed(self.seed))
+        return net.W_in.detach().double().numpy(), net.W_out.detach().double().numpy()
+
     def fit(self, W0: np.ndarray) -> "RNNTrainer":
         """Train from recurrent weights ``W0`` (N x N); returns ``self``."""
         W0 = np.asarray(W0, dtype=float)

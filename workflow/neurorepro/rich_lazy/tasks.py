@@ -16,6 +16,15 @@ gymnasium. The tasks are therefore re-implemented with the same trial structure:
   the correct choice (1 or 2); the network is trained with cross-entropy on
   every step, as in the authors' code (``ngym.Dataset`` labels).
 
+Checked against neurogym's source (tag v0.0.1, the release line the authors used,
+0.0.2): ring codes, coherences, noise s.d. and the fixation/decision structure match.
+Differences: (i) in CXT neurogym adds the stimulus noise to every input channel
+(fixation and context cues included); this is reproduced; (ii) neurogym's
+``ngym.Dataset`` streams trials back to back and cuts them into ``seq_len`` pieces;
+with the authors' 8-step trials and ``seq_len = 8`` each piece is one trial, as here;
+(iii) neurogym >= 2 keeps the 2AF fixation cue only in the fixation period (0 ms here),
+v0.0.1 keeps it on through stimulus and delay, as here.
+
 Timings default to the authors' released settings (all eight steps long):
 2AF ``stimulus 700, decision 100``; DMS ``sample 100, delay 500, test 100,
 decision 100``; CXT ``stimulus 200, delay 500, decision 100`` (fixation 0 ms).
@@ -174,9 +183,11 @@ class Task:
             stim = self._span("stimulus")
             x[stim, :, 1:3] = self._ring(self.theta[choice1 - 1], coh1 / 200.0)
             x[stim, :, 3:5] = self._ring(self.theta[choice2 - 1], coh2 / 200.0)
-            x[stim, :, 1:5] += rng.normal(0.0, self.noise_sd, size=x[stim, :, 1:5].shape)
             if self.explicit_context:
                 x[:, np.arange(B), 5 + context] = 1.0  # context cue on all steps
+            # neurogym 0.0.x ContextDecisionMaking: add_randn without `where` -> every channel
+            # (fixation and context cues too) is noisy during the stimulus period
+            x[stim] += rng.normal(0.0, self.noise_sd, size=x[stim].shape)
             info.update(context=context, coh_1=coh1, coh_2=coh2, other_choice=other)
         y[dec, :] = gt[None, :]
         return TrialBatch(
