@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from neurorepro.plotting import new_figure
 
@@ -21,6 +21,14 @@ def _color(task: str) -> str:
     return TASK_COLORS.get(task, "0.3")
 
 
+def _log_x(ax) -> None:
+    """Log x axis with plain-number major ticks and no minor labels."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def rank_sweep(df: pd.DataFrame):
     """Laziness measures vs initial effective rank (random SVD-truncated inits), per task.
 
@@ -33,7 +41,7 @@ def rank_sweep(df: pd.DataFrame):
             g = d.groupby("rank").agg(er=("effective_rank", "mean"), mu=(m, "mean"), sd=(m, "std")).fillna(0)
             ax.errorbar(g["er"], g["mu"], yerr=g["sd"], marker="o", ms=3.5, capsize=2, lw=1.2,
                         color=_color(task), label=task)
-        ax.set_xscale("log")
+        _log_x(ax)
         ax.set_xlabel("effective rank of W₀")
         ax.set_ylabel(LABELS[m])
     axes[0].legend(title="task", frameon=False)
@@ -62,13 +70,13 @@ def connectivity(df: pd.DataFrame, inits: xr.Dataset):
             er = float(inits["effective_rank"].sel(init=lab).mean())
             style["label"] += f" (erank {er:.1f})"
             ax.plot(np.arange(1, s.size + 1), s / s[0], **style)
-    ax.set_xscale("log")
+    _log_x(ax)
     ax.set_yscale("log")
     ax.set_ylim(1e-3, 1.5)
     ax.set_xlabel("singular value index")
     ax.set_ylabel("σᵢ / σ₁")
     ax.set_title("spectra of W₀ (seed 0)")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, fontsize=6, loc="lower left")
     for ax, m in zip(axes[1:], MEASURES):
         for task, d in df.groupby("task", sort=False):
             c = _color(task)
@@ -81,7 +89,7 @@ def connectivity(df: pd.DataFrame, inits: xr.Dataset):
                                 yerr=e[m].std(), marker="s" if fam == "connectivity" else "o", ms=5,
                                 mfc=face, mec=c, color=c, capsize=2, ls="none",
                                 label=f"{task} {fam}")
-        ax.set_xscale("log")
+        _log_x(ax)
         ax.set_xlabel("effective rank of W₀")
         ax.set_ylabel(LABELS[m])
     axes[1].legend(frameon=False, fontsize=6, ncol=1)
@@ -143,9 +151,7 @@ def theory(th: pd.DataFrame, curve: pd.DataFrame):
         for fam, mk, c in (("random", "o", "0.3"), ("aligned", "^", "g")):
             e = ex[ex.family == fam]
             ax.plot(e["rank"], e[col], mk, color=c, ms=3.5, alpha=0.7, mfc="none", label=f"simulated, {fam}")
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        _log_x(ax)
         ax.set_xlabel("rank r of W₀ (width r)")
         ax.set_ylabel(ylab)
     axes[0].set_title("exact setting")
@@ -159,9 +165,7 @@ def theory(th: pd.DataFrame, curve: pd.DataFrame):
         if len(a):
             ax.errorbar(a["effective_rank"].mean(), a[col].mean(), yerr=a[col].std(), marker="*", ms=8, color="g",
                         capsize=2, ls="none", label="aligned (data statistics)")
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        _log_x(ax)
         ax.set_xlabel("effective rank of W₀")
         ax.set_ylabel(ylab)
     axes[2].set_title("paper-style simulation")
