@@ -11,7 +11,8 @@ as extra "layers" (weights ``baselines``, layers ``pixels`` and ``gabor``):
   the ``input_size`` image, Gaussian envelope sd ``envelope / frequency`` pixels), each
   filter's energy sqrt(even^2 + odd^2) sampled every ``stride`` pixels (complex cells
   tiling the image; the border is edge-replicated). Its features are (orientation x
-  frequency x position) energies.
+  frequency x position) energies, each channel divided by its mean energy over the
+  images and positions.
 
 :func:`scene_images` also generates natural-like images with an oriented edge and
 its orientation as a label: the task the demo's ``scenes`` CNN is trained on (see
@@ -93,9 +94,16 @@ class GaborBank:
         return np.stack(out, axis=1)
 
     def features(self, images: np.ndarray) -> np.ndarray:
-        """Energies flattened per image: ``(n, frequencies * orientations * positions)``."""
-        e = self.energy(images)
-        return e.reshape(e.shape[0], -1).astype(np.float64)
+        """Energies flattened per image: ``(n, frequencies * orientations * positions)``.
+
+        Each (frequency, orientation) channel is divided by its mean energy over the images
+        and positions (a gain normalisation): natural images carry far more energy at low
+        frequencies, and without it those channels alone would set every image's feature
+        vector and the RSM would see little but the spectral slope.
+        """
+        e = self.energy(images).astype(np.float64)
+        e /= e.mean(axis=(0, 3, 4), keepdims=True) + 1e-12
+        return e.reshape(e.shape[0], -1)
 
 
 def grey_inputs(views: np.ndarray, input_size: int) -> np.ndarray:
