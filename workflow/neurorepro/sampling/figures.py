@@ -122,12 +122,17 @@ def laplace_figure(ds: xr.Dataset, metrics: pd.DataFrame):
         acc = ds["wasserstein_time_accel"]
         if "seed" in acc.dims:
             acc = acc.mean("seed", keep_attrs=True)
-        ax.plot(t, acc.sel(sampler="langevin").values, color=COLORS["rsn"], label="Langevin")
+        ax.plot(t, acc.sel(sampler="langevin").values, color=COLORS["rsn"], label="RSN, Langevin")
         ax.plot(t, acc.sel(sampler="accelerated").values, color=COLORS["accelerated"],
-                label=f"accelerated (skew {acc.attrs.get('skew', '')})")
+                label=f"RSN, accelerated (skew {acc.attrs.get('skew', '')})")
+        if "wasserstein_time_accel_exact" in ds:
+            ex = ds["wasserstein_time_accel_exact"].mean("seed")
+            ax.plot(t, ex.sel(sampler="langevin").values, color="k", ls="--", lw=0.9, label="exact score, Langevin")
+            ax.plot(t, ex.sel(sampler="accelerated").values, color=COLORS["accelerated"], ls="--", lw=0.9,
+                    label="exact score, accelerated")
         ax.set_yscale("log")
         ax.legend(frameon=False, fontsize=6)
-        ax.set_title(f"RSN from {acc.attrs.get('accel_init', '')} (mean of seeds)")
+        ax.set_title(f"from {acc.attrs.get('accel_init', '')} (mean of seeds)")
     ax.set_xlabel("sampling time")
     ax.set_ylabel("$W_1$ of marginals")
     _seed_bars(axes[1, 3], metrics, "energy_distance", "energy distance to target (joint)")
@@ -212,10 +217,13 @@ def theory_figure(ds: xr.Dataset, metrics: pd.DataFrame):
     for i, net in enumerate(NETWORKS):
         v = m.loc[m["network"] == net, "fisher_rel"].to_numpy(float)
         ax.scatter(np.full(v.size, i) + np.linspace(-0.12, 0.12, v.size), v, s=12, color=COLORS[net], zorder=3)
-    ax.axhline(float(m["fisher_floor_synaptic"].iloc[0]), color=COLORS["synaptic"], ls="--", lw=1,
-               label="floor: any sampler-only (current)")
-    ax.axhline(float(m["fisher_floor_rate"].iloc[0]), color=COLORS["rate"], ls=":", lw=1,
-               label="floor: sampler-only (rate), grid")
+    f_syn, f_rate = float(m["fisher_floor_synaptic"].iloc[0]), float(m["fisher_floor_rate"].iloc[0])
+    ax.axhline(f_syn, color=COLORS["synaptic"], ls="--", lw=1, label=f"floor: any sampler-only (current) {f_syn:.3f}")
+    ax.axhline(f_rate, color=COLORS["rate"], ls=":", lw=1, label=f"floor: sampler-only (rate), grid {f_rate:.3f}")
+    for i, net in enumerate(NETWORKS):
+        v = m.loc[m["network"] == net, "fisher_rel"].to_numpy(float)
+        ax.annotate(f"{np.nanmean(v):.3f}", (i, np.nanmax(v)), textcoords="offset points", xytext=(0, 5), ha="center",
+                    fontsize=6)
     ax.set_yscale("log")
     ax.set_xticks(range(3), ["RSN", "current", "rate"])
     ax.set_ylabel("relative Fisher divergence")
