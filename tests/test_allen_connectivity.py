@@ -53,7 +53,8 @@ def test_embedded_cache_reads_through_allensdk_offline(clean_cache, monkeypatch)
         visrl = tree.get_structures_by_acronym(["VISrl"])[0]
         assert 22 in visrl["structure_id_path"] and 669 not in visrl["structure_id_path"]
         experiments = cache.get_experiments(dataframe=True)
-        assert len(experiments) == 12
+        assert len(experiments) == 12 + spec.n_cre_injections
+        assert experiments["transgenic_line"].notna().sum() == spec.n_cre_injections
         assert set(experiments["injection_structures"].iloc[0]) <= {385, 409, 402, 394, 533, 417, 322}
         eid = int(experiments["id"].iloc[0])
         proj, header = cache.get_projection_density(eid)
@@ -105,6 +106,8 @@ def _write_tiny_cache(root: Path) -> tuple[Path, dict]:
         inj_f[0, 1, ml] = 1.0
         inj_d[1, 1, ml] = 0.4
         inj_f[1, 1, ml] = 0.5
+        if eid == 2:  # a large injection: fraction 1 on six more voxels (no density: outside the site)
+            inj_f[:, 2:5, ml] = 1.0
         proj[:, 1:4, :] = 0.1 * (k + 1)
         proj[0, 1, ml] = 0.9  # injection's own signal
         proj[1, 2, 3] = -2  # an error code of the grid service
@@ -127,9 +130,12 @@ def test_tiny_cache_matches_hand_computation(tmp_path, monkeypatch):
         ann, _ = cache.get_annotation_volume()
         # one area for everything: the whole cortical sheet of the right hemisphere
         areas = sorted({a for a in emb.AREA_CENTRES})
-        sel = conn.ConnectivitySelection(areas, areas, hemisphere="right")
+        # injection volume = injection fraction over the injection mask x 0.001 mm3 (the authors'):
+        # 1.5 voxels for experiments 1, 3, 4; 7.5 for experiment 2 (its metadata volume is ignored)
+        sel = conn.ConnectivitySelection(areas, areas, hemisphere="right", max_injection_volume_mm3=0.005)
         ds = conn.build_connectivity_data(cache, sel, offline=True, progress=False)
-    # experiment 2: injection volume 0.9 >= 0.7 mm³; experiment 3: ML index 0 is left
+    np.testing.assert_allclose(ds.injection_volume_mm3.values, [0.0015, 0.0015])
+    # experiment 2: injection volume 0.0075 >= 0.005 mm³; experiment 3: ML index 0 is left
     assert list(ds.experiment_id.values) == [1, 4]
     assert ds.attrs["dropped_injection_volume"] == [2]
     assert ds.attrs["dropped_hemisphere"] == [3]
@@ -164,10 +170,11 @@ def test_fraction_in_source_filter(tmp_path, monkeypatch):
         sel = conn.ConnectivitySelection([a0], [a0], min_injection_fraction_in_source=0.95)
         with pytest.raises(conn.AllenCacheError, match="no experiment passed"):
             conn.build_connectivity_data(cache, sel, offline=True, progress=False)
-        # signal 0.8*1 in a0 and 0.4*0.5 in a1: fraction 0.8 passes a 0.75 threshold
-        sel = conn.ConnectivitySelection([a0], [a0], min_injection_fraction_in_source=0.75)
+        # injection fraction 1 in a0 and 0.5 in a1 (the authors' measure, not density x fraction):
+        # share 2/3 passes a 0.6 threshold
+        sel = conn.ConnectivitySelection([a0], [a0], min_injection_fraction_in_source=0.6)
         ds = conn.build_connectivity_data(cache, sel, offline=True, progress=False)
-        np.testing.assert_allclose(ds.injection_fraction_in_source.values, 0.8)
+        np.testing.assert_allclose(ds.injection_fraction_in_source.values, 2 / 3)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
@@ -228,3 +235,125 @@ def test_unknown_area_names_the_config_key(clean_cache, monkeypatch):
         cache = conn.open_cache(clean_cache, 100, offline=True)
         with pytest.raises(conn.AllenCacheError, match=r"no area 'VISxx'.*connectivity.source_areas"):
             conn.build_connectivity_data(cache, sel, offline=True, progress=False)
+
+
+# -- the authors' data selection: wild-type only, contralateral targets, provenance counts ----------
+PAPER_YAML = Path(__file__).resolve().parents[1] / "config" / "paper.yaml"
+SELECTION_KEYS = ("source_areas", "target_areas", "hemisphere", "min_injection_fraction_in_source",
+                  "max_injection_volume_mm3", "injection_site_min_fraction", "data_mask_threshold",
+                  "min_data_coverage", "cre", "contralateral")
+
+
+def _paper_selection() -> conn.ConnectivitySelection:
+    """The selection config/paper.yaml asks for (over config.yaml's defaults, as Snakemake merges them)."""
+    import yaml
+
+    base = yaml.safe_load((PAPER_YAML.parent.parent / "config.yaml").read_text())["connectivity"]
+    paper = yaml.safe_load(PAPER_YAML.read_text())["connectivity"]
+    merged = {**base, **paper, **(paper.get("paper") or {})}
+    return conn.ConnectivitySelection(**{k: merged[k] for k in SELECTION_KEYS if k in merged})
+
+
+def test_paper_config_is_the_authors_selection():
+    sel = _paper_selection()
+    assert sel.cre is False and sel.contralateral is True
+    # the paper's §5 list and filters (the authors' run_setup.py -> run_setup_extra_vis.py agrees)
+    assert sorted(sel.source_areas) == sorted(["VISal", "VISam", "VISl", "VISp", "VISpl", "VISpm", "VISli",
+                                               "VISpor", "VISrl", "VISa"]) == sorted(sel.target_areas)
+    assert sel.min_injection_fraction_in_source == 0.95 and sel.max_injection_volume_mm3 == 0.7
+
+
+def test_paper_query_is_wild_type_only_on_a_cache_with_cre_lines(clean_cache, monkeypatch):
+    """The paper config's experiment query asks allensdk for cre=False: the Cre-line experiments
+    added to the embedded cache are left out, and provenance counts what the query returned."""
+    summary = emb.read_summary(clean_cache)
+    assert len(summary["cre_ids"]) > 0
+    calls = []
+    with no_network(monkeypatch):
+        cache = conn.open_cache(clean_cache, 100, offline=True)
+        original = cache.get_experiments
+
+        def spy(*a, **k):
+            calls.append(k)
+            return original(*a, **k)
+
+        cache.get_experiments = spy
+        ds = conn.build_connectivity_data(cache, _paper_selection(), offline=True, progress=False)
+    assert any(k.get("cre") is False and k.get("injection_structure_ids") for k in calls)
+    kept = set(int(i) for i in ds.experiment_id.values)
+    assert kept and kept <= set(summary["wild_type_ids"]) and not kept & set(summary["cre_ids"])
+    assert sorted(ds.attrs["dropped_cre"]) == sorted(summary["cre_ids"])
+    n_all = len(summary["experiment_ids"])
+    assert ds.attrs["n_experiments_table"] == n_all
+    assert ds.attrs["n_experiments_query"] == ds.attrs["n_experiments_structure_query"] - len(summary["cre_ids"])
+    assert ds.attrs["n_experiments_kept"] == len(kept) <= ds.attrs["n_experiments_query"]
+    # with cre=None the same query keeps Cre-line experiments
+    with no_network(monkeypatch):
+        sel = _paper_selection()
+        sel.cre = None
+        ds_all = conn.build_connectivity_data(conn.open_cache(clean_cache, 100, offline=True), sel, offline=True,
+                                              progress=False)
+    assert set(int(i) for i in ds_all.experiment_id.values) & set(summary["cre_ids"])
+
+
+def test_contralateral_targets_built_and_labelled(clean_cache, monkeypatch):
+    sel = conn.ConnectivitySelection(AREAS, AREAS)
+    with no_network(monkeypatch):
+        ds = conn.build_connectivity_data(conn.open_cache(clean_cache, 100, offline=True), sel, offline=True,
+                                          progress=False)
+    ds = conn.attach_truth(ds, conn.read_truth(clean_cache))
+    n_ml = 6
+    assert ds["Y_contra"].dims == ("contra_target_voxel", "injection")
+    assert ds["Y_contra"].attrs["hemisphere"] == "contralateral" and ds["Y"].attrs["hemisphere"] == "ipsilateral"
+    assert (ds.contra_target_coord.values[:, 2] < n_ml).all() and (ds.target_coord.values[:, 2] >= n_ml).all()
+    assert ds.sizes["contra_target_voxel"] == ds.sizes["target_voxel"]  # the toy brain is left-right symmetric
+    assert set(ds.contra_target_area.values) == set(ds.target_area.values)
+    # noise-free data: the contralateral projections are the planted contralateral block times X
+    X, Yc, Wc = ds.X.values, ds.Y_contra.values, ds.W_true_contra.values
+    om = ds.Omega_contra.values.astype(bool)
+    assert Wc.max() > 0 and Wc.max() < ds.W_true.values.max()  # weaker than ipsilateral (contra_gain)
+    rel = np.linalg.norm((Wc @ X - Yc)[om]) / np.linalg.norm(Yc[om])
+    assert rel < 0.06, rel
+
+
+def test_missing_truth_names_the_file_and_the_key(tmp_path):
+    with pytest.raises(conn.AllenCacheError, match=r"W_true\.nc.*resources_dir"):
+        conn.read_truth(tmp_path / "elsewhere")
+
+
+def test_planted_maps_mirror_at_area_borders_and_gains_differ():
+    spec = emb.EmbeddedConnectivitySpec(n_ap=14, n_ml=10)
+    centres = emb.area_centres_mm(spec, 100)
+    c0, c1 = centres["VISp"], centres["VISl"]
+    u = (c1 - c0) / np.linalg.norm(c1 - c0)
+    border = (c0 + c1) / 2
+    step = 0.05 * u
+    pts = np.array([border - step, border + step])
+    r = emb.retinotopic_position(pts, np.array(["VISp", "VISl"]), centres)
+    # continuous at the border, mirror-reversed beyond it: both sides map to the same field point
+    np.testing.assert_allclose(r[0], r[1], atol=1e-12)
+    G = emb.area_gains(["VISal", "VISl", "VISp"], spec, seed=1)
+    assert np.allclose(np.diag(G), 1) and len(set(np.round(G[~np.eye(3, dtype=bool)], 6))) == 6
+
+
+def test_planted_w_is_not_regional_by_construction():
+    """At the demo's size W_true is far from block-constant over area pairs: the regional model
+    cannot be exact (its mirror reversals and gain jumps at borders keep the smoothness prior
+    from being exact too); a narrower kernel makes it less regional still."""
+    def block_residual(kernel_width_mm):
+        spec = emb.EmbeddedConnectivitySpec(n_ap=14, n_ml=10, kernel_width_mm=kernel_width_mm)
+        ann = emb.annotation_volume(spec)
+        cort = np.flatnonzero(ann.ravel() > 0)
+        coords = np.array(np.unravel_index(cort, ann.shape)).T
+        areas = np.array([emb.area_of(int(ann.ravel()[f])) for f in cort])
+        W = emb.planted_connectivity(coords, areas, spec, 100, seed=2016)
+        keep = (coords[:, 2] >= spec.n_ml) & (areas != "SSp")
+        W, ar = W[np.ix_(keep, keep)], areas[keep]
+        block = np.zeros_like(W)
+        for a in set(ar):
+            for b in set(ar):
+                m = np.ix_(ar == a, ar == b)
+                block[m] = W[m].mean()
+        return np.linalg.norm(W - block) / np.linalg.norm(W)
+
+    assert 0.3 < block_residual(0.25) < block_residual(0.15)

@@ -97,3 +97,48 @@ def test_file_that_never_arrives_fails_naming_url_and_file(served_cache, snakema
     assert not (cache / f"experiment_{eid}" / "projection_density_100.nrrd").exists()
     assert not (cache / "download_complete.json").exists()
     _verify_tree(cache)  # whatever did arrive is complete
+
+
+def test_user_cache_broken_file_is_moved_aside_not_deleted(tmp_path, caplog):
+    """In a user's own cache (keep_broken) a file failing its check is moved aside with a message."""
+    from neurorepro.allen.download import DownloadError, RetryPolicy, fetch_verified
+
+    path = tmp_path / "structures.json"
+    path.write_text("{not json")
+    arrivals = iter(['[{"id": 1}]'])
+
+    def fetch():
+        path.write_text(next(arrivals))
+        return "ok"
+
+    with caplog.at_level("WARNING"):
+        assert fetch_verified(fetch, path, verify_json_table, url="u", policy=RetryPolicy(attempts=2, backoff_s=0),
+                              keep_broken=True, sleep=lambda s: None) == "ok"
+    aside = list(tmp_path.glob("structures.json.broken-*"))
+    assert len(aside) == 1 and aside[0].read_text() == "{not json"
+    assert str(aside[0]) in caplog.text and json.loads(path.read_text()) == [{"id": 1}]
+    # default (our own cache): a broken file is removed; a user's cache that never verifies says where it went
+
+    def bad():
+        path.write_text("[]")
+
+    with pytest.raises(DownloadError, match="moved aside"):
+        fetch_verified(bad, path, verify_json_table, url="u", policy=RetryPolicy(attempts=2, backoff_s=0),
+                       keep_broken=True, sleep=lambda s: None)
+    assert len(list(tmp_path.glob("structures.json.broken-*"))) == 3
+
+
+@pytest.mark.workflow
+def test_cache_manifest_key_is_checked_and_named(snakemake_run, tmp_path):
+    missing = tmp_path / "mine" / "mouse_connectivity_manifest.json"
+    proc = snakemake_run("-n", "connectivity_data", config={"source": "allen",
+                                                            "connectivity": {"cache_manifest": str(missing)}},
+                         check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "connectivity.cache_manifest" in out and str(missing) in out
+    # an existing manifest: the download rule works in that folder (dry run)
+    missing.parent.mkdir(parents=True)
+    missing.write_text('{"manifest": []}')
+    proc = snakemake_run("-n", "-p", "connectivity_data", config={"source": "allen",
+                                                                  "connectivity": {"cache_manifest": str(missing)}})
+    assert proc.returncode == 0

@@ -17,7 +17,8 @@ TINY = {
             "cv_outer_folds": 2,
             "cv_inner_folds": 2,
             "lowrank_max_iter": 50,
-            "synthetic_1d": {"n": 60, "n_injections": 5, "noise": 0.1, "lambda": 100, "rank": 5},
+            "synthetic_1d": {"n": 60, "n_injections": 5, "noise": 0.1, "lambda": 100, "rank": 5, "n_draws": 3,
+                             "lowrank_max_iter": 20, "ablation_max_iter": 200},
             "n_map_sources": 2,
         },
     }
@@ -39,8 +40,18 @@ def test_connectivity_target_builds(snakemake_run):
     table = pd.read_csv(res / "table1.tsv", sep="\t")
     assert set(table["model"]) == {"voxel", "regional"} and table["cv_rel_mse"].notna().all()
     claims = json.loads((res / "claims.json").read_text())
-    assert len(claims) == 6 and all(isinstance(c["holds"], bool) for c in claims)
-    for name in ("synthetic_1d", "table1", "recovery", "maps", "spectrum"):
+    assert all(isinstance(c["holds"], bool) for c in claims) and {c["kind"] for c in claims} == {"recovery"}
+    refs = [c["paper_ref"] for c in claims]
+    assert refs.count("Table 1") == 2 and "§5.1" in refs and sum(r == "§4, Fig. 2" for r in refs) == 2
+    assert all(c["n"] == 3 and c["ci"] is not None for c in claims if c["unit"] == "random draws of injections and noise")
+    assert any("contralateral" in c["claim"] for c in claims)
+    # Table 1 with its spread over folds; the selection's provenance counts carried along
+    assert {"cv_ci_low", "cv_ci_high", "paper_cv_rel_mse", "n_experiments_query", "n_experiments_kept"} <= set(table)
+    with xr.open_dataset(res / "W_contra.nc") as wc, xr.open_dataset(res / "data.nc") as data:
+        assert wc.attrs["hemisphere"] == "contralateral"
+        assert wc["W_contra"].shape == (data.sizes["contra_target_voxel"], data.sizes["source_voxel"])
+        assert data.attrs["n_experiments_kept"] == data.sizes["injection"] and len(data.attrs["dropped_cre"]) == 4
+    for name in ("synthetic_1d", "synthetic_1d_draws", "table1", "recovery", "maps", "spectrum"):
         for ext in ("pdf", "png"):
             assert (res / "figures" / f"{name}.{ext}").stat().st_size > 1000
     # a bad model key is refused by the schema, naming the key

@@ -20,6 +20,8 @@ CONN_MODEL = _connectivity_model()
 # Demo problems are small: one thread is faster than two on a shared 2-core machine
 # (torch's OpenMP threads spin on tiny matrices); paper scale uses what it is given.
 CONN_THREADS = 1 if SCALE == "demo" else 8
+# reference (a laptop, about an hour) and paper (GPU / cluster) get the big resources
+CONN_BIG = SCALE != "demo"
 CONN_FIG = "results/connectivity/figures/{name}.{ext}"
 
 
@@ -36,7 +38,7 @@ def _conn_figs(*names):
 rule connectivity_synthetic_1d:
     output:
         table="results/connectivity/synthetic_1d.tsv",
-        **_conn_figs("synthetic_1d"),
+        **_conn_figs("synthetic_1d", "synthetic_1d_draws"),
     params:
         spec=CONN_MODEL.get("synthetic_1d", {}),
         dtype=CONN_MODEL.get("dtype", "float64"),
@@ -50,7 +52,7 @@ rule connectivity_synthetic_1d:
     threads: CONN_THREADS
     resources:
         mem_mb=1500,
-        runtime=20,
+        runtime=60 if CONN_BIG else 20,
         gpu=0,
     conda:
         ENV
@@ -77,8 +79,8 @@ rule connectivity_cv:
         "benchmarks/connectivity/connectivity_cv.tsv"
     threads: CONN_THREADS
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=24000 if SCALE == "paper" else 4000,
+        runtime=600 if SCALE == "paper" else 60,
         gpu=0,
     conda:
         ENV
@@ -105,13 +107,40 @@ rule connectivity_fit:
         "benchmarks/connectivity/connectivity_fit.tsv"
     threads: CONN_THREADS
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=24000 if SCALE == "paper" else 4000,
+        runtime=600 if SCALE == "paper" else 60,
         gpu=0,
     conda:
         ENV
     script:
         "../scripts/connectivity_fit.py"
+
+
+rule connectivity_fit_contra:
+    input:
+        data="results/connectivity/data.nc",
+    output:
+        W_contra="results/connectivity/W_contra.nc",
+        lambda_cv="results/connectivity/contra_lambda_cv.tsv",
+        recovery="results/connectivity/contra_recovery.tsv",
+    params:
+        model=CONN_MODEL,
+        seed=config["seed"],
+        device=config["device"],
+        memory_limit_gb=config["memory_limit_gb"],
+    log:
+        "logs/connectivity/connectivity_fit_contra.log",
+    benchmark:
+        "benchmarks/connectivity/connectivity_fit_contra.tsv"
+    threads: CONN_THREADS
+    resources:
+        mem_mb=24000 if SCALE == "paper" else 4000,
+        runtime=600 if SCALE == "paper" else 60,
+        gpu=0,
+    conda:
+        ENV
+    script:
+        "../scripts/connectivity_fit_contra.py"
 
 
 rule connectivity_figures:
@@ -145,7 +174,9 @@ rule connectivity_claims:
     input:
         synthetic="results/connectivity/synthetic_1d.tsv",
         table="results/connectivity/table1.tsv",
+        folds="results/connectivity/cv_folds.tsv",
         recovery="results/connectivity/recovery.tsv",
+        contra_recovery="results/connectivity/contra_recovery.tsv",
     output:
         claims="results/connectivity/claims.json",
     params:
@@ -153,6 +184,7 @@ rule connectivity_claims:
         tolerances=CONN_MODEL.get("tolerances", {}),
         scale=SCALE,
         source=SOURCE,
+        seed=config["seed"],
     log:
         "logs/connectivity/connectivity_claims.log",
     benchmark:
@@ -173,10 +205,12 @@ register_target(
         "results/connectivity/claims.json",
         "results/connectivity/W.nc",
         "results/connectivity/W_lowrank.nc",
+        "results/connectivity/W_contra.nc",
         "results/connectivity/table1.tsv",
         "results/connectivity/spectrum.tsv",
     ]
-    + [CONN_FIG.format(name=n, ext=e) for n in ("synthetic_1d", "table1", "recovery", "maps", "spectrum") for e in ("pdf", "png")],
+    + [CONN_FIG.format(name=n, ext=e) for n in ("synthetic_1d", "synthetic_1d_draws", "table1", "recovery", "maps",
+                                                "spectrum") for e in ("pdf", "png")],
 )
 
 

@@ -1,9 +1,6 @@
-"""Build results/connectivity/data.nc (X, Y, Omega) from an Allen connectivity cache."""
-from pathlib import Path
-
-import xarray as xr
-
-from neurorepro.allen.connectivity import ConnectivitySelection, attach_truth, build_connectivity_data, open_cache
+"""Build results/connectivity/data.nc (X, Y, Omega; contralateral Y_contra, Omega_contra) from an Allen cache."""
+from neurorepro.allen.connectivity import (ConnectivitySelection, attach_truth, build_connectivity_data, open_cache,
+                                           read_truth)
 from neurorepro.io import write_netcdf
 from neurorepro.runtime import get_logger
 
@@ -11,12 +8,13 @@ sm = snakemake  # noqa: F821
 log = get_logger("neurorepro.allen.connectivity", sm.log[0])
 cache = open_cache(sm.params.cache, sm.params.resolution, offline=sm.params.offline)
 ds = build_connectivity_data(cache, ConnectivitySelection(**sm.params.selection), offline=sm.params.offline)
-truth = Path(sm.params.cache) / "W_true.nc"
 if sm.params.source == "embedded":
-    with xr.open_dataset(truth) as t:
-        ds = attach_truth(ds, t.load())
+    ds = attach_truth(ds, read_truth(sm.params.cache))
 ds.attrs.update(source=sm.params.source, scale=sm.params.scale, seed=sm.params.seed, cache=str(sm.params.cache))
-log.info("data.nc: %d source voxels, %d target voxels, %d injections (dropped: %s)",
-         ds.sizes["source_voxel"], ds.sizes["target_voxel"], ds.sizes["injection"],
+log.info("data.nc: %d source voxels, %d target voxels (%d contralateral), %d injections; experiments table %s, "
+         "structure query %s, cre query %s, kept %s (dropped: %s)",
+         ds.sizes["source_voxel"], ds.sizes["target_voxel"], ds.sizes.get("contra_target_voxel", 0),
+         ds.sizes["injection"], ds.attrs["n_experiments_table"], ds.attrs["n_experiments_structure_query"],
+         ds.attrs["n_experiments_query"], ds.attrs["n_experiments_kept"],
          {k: v for k, v in ds.attrs.items() if k.startswith("dropped_")})
 write_netcdf(ds, sm.output.data)

@@ -5,16 +5,24 @@ The same code reads the embedded cache (``source: embedded``) and the real one
 :func:`build_connectivity_data` turns its experiments into the regression problem of
 Harris et al. 2016 (X, Y, Ω) as a labelled xarray Dataset.
 
-Construction (following the paper): source and target voxels are the voxels of the
-configured areas (structure masks from the annotation volume, descendants included)
-in one hemisphere. An experiment is kept when its primary injection structure lies in
-a source area, its injection centroid lies in that hemisphere, its metadata injection
-volume is below the cap, at least ``min_injection_fraction_in_source`` of its injected
-signal (density × fraction) falls inside the source voxels, and its data mask covers at
-least ``min_data_coverage`` of the target voxels. X holds injection density inside the
-injection site (injection fraction above threshold); Y holds projection density; Ω is
-1 where an entry counts in the loss: outside the injection site, inside the valid data
-mask, and not an error code (negative values of the grid service).
+Construction (following the paper and the authors' ``voxnet.matrices.generate_voxel_matrices``):
+source and target voxels are the voxels of the configured areas (structure masks from the
+annotation volume, descendants included) in one hemisphere (ipsilateral); contralateral
+targets are the same areas' voxels in the other hemisphere (a second, labelled output).
+The experiments are those of allensdk's structure query
+``get_experiments(cre=<cre>, injection_structure_ids=<source area ids>)`` (``cre=False``:
+wild-type only, as every setup of the authors). An experiment is kept when its
+injection centroid lies in the chosen hemisphere, its injection volume (injection
+fraction summed over the injection mask, times the voxel volume: the authors' definition)
+is below the cap, at least ``min_injection_fraction_in_source`` of its injection fraction
+(over the injection mask: injection fraction above ``injection_site_min_fraction`` where
+the data are valid) lies inside the source areas, and its data mask covers at least
+``min_data_coverage`` of the target voxels. X holds injection density inside the
+injection site; Y holds projection density; Ω is 1 where an entry counts in the loss:
+outside the injection site, inside the valid data mask, and not an error code (negative
+values of the grid service). How many experiments the experiments table holds, the
+structure query returned, the Cre filter kept and each filter dropped is recorded in
+the Dataset's attrs (provenance).
 """
 from __future__ import annotations
 
@@ -57,6 +65,9 @@ class ConnectivitySelection:
     data_mask_threshold : voxels with data mask below this are invalid (paper: 0.5).
     min_data_coverage : drop an experiment whose valid data covers less than this share
         of the target voxels.
+    cre : allensdk's ``cre`` argument of the experiment query: False = wild-type only
+        (the authors'), True = Cre lines only, None = all, or a list of Cre-line names.
+    contralateral : also build the contralateral targets (``Y_contra``, ``Omega_contra``).
     """
 
     source_areas: list[str]
@@ -67,6 +78,8 @@ class ConnectivitySelection:
     injection_site_min_fraction: float = 0.0
     data_mask_threshold: float = 0.5
     min_data_coverage: float = 0.5
+    cre: bool | list[str] | None = False
+    contralateral: bool = True
     notes: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -208,24 +221,21 @@ def build_connectivity_data(
     if src_flat.size == 0 or tgt_flat.size == 0:
         raise AllenCacheError(f"no source or target voxels for areas {selection.source_areas} in the {selection.hemisphere} hemisphere")
 
+    other = ~hemi
+    ctgt_flat, ctgt_area = _voxel_table(tgt_masks, other) if selection.contralateral else (np.zeros(0, int), np.zeros(0, str))
+
     src_ids = [structure_id(rsp.structure_tree, a) for a in selection.source_areas]
-    exp_path = _cache_path(cache, "experiments")
-    if offline and not exp_path.exists():
-        raise AllenCacheError(f"{exp_path}: missing experiments table in an offline cache")
-    try:
-        experiments = cache.get_experiments(injection_structure_ids=src_ids)
-    except Exception as err:
-        raise AllenCacheError(f"{exp_path}: cannot read the experiments table: {err}") from err
-    experiments = sorted(experiments, key=lambda e: e["id"])
+    experiments, counts = query_experiments(cache, src_ids, selection.cre, offline=offline)
+    log.info("experiments table: %d; structure query (injection_structure_ids=%s): %d; after cre=%r: %d",
+             counts["n_experiments_table"], src_ids, counts["n_experiments_structure_query"], selection.cre,
+             counts["n_experiments_query"])
 
     dropped: dict[str, list[int]] = {"injection_volume": [], "hemisphere": [], "fraction_in_source": [], "data_coverage": []}
-    kept_ids, xs, ys, sites, omegas, fractions = [], [], [], [], [], []
+    kept_ids, xs, ys, sites, omegas, fractions, volumes = [], [], [], [], [], [], []
+    ys_c, omegas_c = [], []
     voxel_mm3 = (cache.resolution / 1000.0) ** 3
     for exp in tqdm(experiments, desc="experiments", disable=not progress, mininterval=2.0):
         eid = int(exp["id"])
-        if float(exp.get("injection_volume", 0.0)) >= selection.max_injection_volume_mm3:
-            dropped["injection_volume"].append(eid)
-            continue
         vols = {k: read_volume(cache, k, eid, offline=offline) for k in VOLUME_KINDS}
         for k, v in vols.items():
             if v.shape != shape:
@@ -237,8 +247,15 @@ def build_connectivity_data(
         if centroid is None or not hemi[tuple(np.clip(np.round(centroid).astype(int), 0, np.array(shape) - 1))]:
             dropped["hemisphere"].append(eid)
             continue
-        signal = (inj_d * inj_f).ravel()
-        frac_in = float(signal[src_flat].sum() / max(signal.sum(), 1e-300))
+        # the authors' injection mask: injection fraction above threshold where the data are valid
+        inj_mask = ((inj_f > selection.injection_site_min_fraction)
+                    & (vols["data_mask"] >= selection.data_mask_threshold)).ravel()
+        frac = inj_f.ravel() * inj_mask
+        volume_mm3 = float(frac.sum() * voxel_mm3)
+        if volume_mm3 >= selection.max_injection_volume_mm3:
+            dropped["injection_volume"].append(eid)
+            continue
+        frac_in = float(frac[src_flat].sum() / max(frac.sum(), 1e-300))
         if frac_in < selection.min_injection_fraction_in_source:
             dropped["fraction_in_source"].append(eid)
             continue
@@ -251,13 +268,21 @@ def build_connectivity_data(
         site = (inj_f.ravel() > selection.injection_site_min_fraction) & (inj_d.ravel() > 0)
         kept_ids.append(eid)
         fractions.append(frac_in)
+        volumes.append(volume_mm3)
         xs.append(np.where(site[src_flat], inj_d.ravel()[src_flat], 0.0))
         ys.append(np.where(valid[tgt_flat], proj[tgt_flat], 0.0))
         sites.append(site[tgt_flat])
         omegas.append(valid[tgt_flat] & ~site[tgt_flat])
-        log.info("experiment %d kept: %.3f of injection in source areas, %.3f data coverage", eid, frac_in, coverage)
+        if selection.contralateral:
+            ys_c.append(np.where(valid[ctgt_flat], proj[ctgt_flat], 0.0))
+            omegas_c.append(valid[ctgt_flat] & ~site[ctgt_flat])
+        log.info("experiment %d kept: %.3f of injection in source areas, %.4f mm3, %.3f data coverage",
+                 eid, frac_in, volume_mm3, coverage)
     if not kept_ids:
-        raise AllenCacheError(f"no experiment passed the filters (dropped: {dropped})")
+        raise AllenCacheError(f"no experiment passed the filters (dropped: {dropped}; {counts})")
+    counts["n_experiments_kept"] = len(kept_ids)
+    log.info("kept %d of the %d experiments the query returned (dropped: %s)", len(kept_ids),
+             counts["n_experiments_query"], {k: len(v) for k, v in dropped.items()})
 
     def coords_of(flat: np.ndarray) -> np.ndarray:
         return np.array(np.unravel_index(flat, shape)).T.astype(np.int32)
@@ -269,6 +294,7 @@ def build_connectivity_data(
             "Omega": (("target_voxel", "injection"), np.stack(omegas, 1).astype(np.int8)),
             "injection_site": (("target_voxel", "injection"), np.stack(sites, 1).astype(np.int8)),
             "injection_fraction_in_source": (("injection",), np.array(fractions)),
+            "injection_volume_mm3": (("injection",), np.array(volumes)),
         },
         coords={
             "experiment_id": ("injection", np.array(kept_ids, dtype=np.int64)),
@@ -285,6 +311,8 @@ def build_connectivity_data(
             "voxel_volume_mm3": voxel_mm3,
             "volume_shape": list(shape),
             "n_experiments_considered": len(experiments),
+            **counts,
+            "cre_query": repr(selection.cre),
             **{f"dropped_{k}": list(v) for k, v in dropped.items()},
             "selection": repr(asdict(selection)),
             "X": "injection density inside the injection site (injection fraction > injection_site_min_fraction), 0 elsewhere",
@@ -293,25 +321,96 @@ def build_connectivity_data(
             "convention": "Y ~ W X with W (target_voxel x source_voxel), W >= 0",
         },
     )
+    if selection.contralateral and ctgt_flat.size:
+        ds["Y_contra"] = (("contra_target_voxel", "injection"), np.stack(ys_c, 1).astype(np.float64))
+        ds["Omega_contra"] = (("contra_target_voxel", "injection"), np.stack(omegas_c, 1).astype(np.int8))
+        ds = ds.assign_coords(
+            contra_target_coord=(("contra_target_voxel", "axis"), coords_of(ctgt_flat)),
+            contra_target_flat_index=("contra_target_voxel", ctgt_flat.astype(np.int64)),
+            contra_target_area=("contra_target_voxel", ctgt_area),
+        )
+        ds["Y_contra"].attrs.update(units="projection density (fraction of projecting pixels per voxel)",
+                                    hemisphere="contralateral",
+                                    description="projection density in the target areas of the other hemisphere")
+        ds["Omega_contra"].attrs["hemisphere"] = "contralateral"
+    ds["Y"].attrs["hemisphere"] = "ipsilateral"
     ds["X"].attrs["units"] = "injection density (fraction of injected pixels per voxel)"
     ds["Y"].attrs["units"] = "projection density (fraction of projecting pixels per voxel)"
     return ds
 
 
+def query_experiments(cache, source_ids: list[int], cre, *, offline: bool) -> tuple[list[dict], dict]:
+    """allensdk's structure query ``get_experiments(cre=cre, injection_structure_ids=source_ids)``.
+
+    Returns the experiments (sorted by id) and the counts that provenance records: the
+    experiments table, what the structure query returned (any Cre status) and what it
+    returned with ``cre``.
+    """
+    exp_path = _cache_path(cache, "experiments")
+    if offline and not exp_path.exists():
+        raise AllenCacheError(f"{exp_path}: missing experiments table in an offline cache")
+    try:
+        table = cache.get_experiments()
+        by_structure = cache.get_experiments(injection_structure_ids=source_ids)
+        experiments = cache.get_experiments(cre=cre, injection_structure_ids=source_ids)
+    except Exception as err:
+        raise AllenCacheError(f"{exp_path}: cannot read the experiments table: {err}") from err
+    experiments = sorted(experiments, key=lambda e: e["id"])
+    left_out = sorted({int(e["id"]) for e in by_structure} - {int(e["id"]) for e in experiments})
+    counts = {"n_experiments_table": len(table), "n_experiments_structure_query": len(by_structure),
+              "n_experiments_query": len(experiments), "dropped_cre": left_out}
+    return experiments, counts
+
+
 def attach_truth(ds: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
-    """Add the planted ``W_true`` restricted to the Dataset's target × source voxels."""
+    """Add the planted ``W_true`` restricted to the Dataset's target × source voxels (and
+    ``W_true_contra`` for the contralateral targets when the Dataset has them)."""
     tpos = {int(f): i for i, f in enumerate(truth["target_flat_index"].values)}
     spos = {int(f): i for i, f in enumerate(truth["source_flat_index"].values)}
+    ds = ds.copy()
+    pairs = [("W_true", "target_flat_index", "target_voxel", "ipsilateral")]
+    if "contra_target_flat_index" in ds.coords:
+        pairs.append(("W_true_contra", "contra_target_flat_index", "contra_target_voxel", "contralateral"))
     try:
-        ti = [tpos[int(f)] for f in ds["target_flat_index"].values]
         si = [spos[int(f)] for f in ds["source_flat_index"].values]
+        for name, flat, dim, side in pairs:
+            ti = [tpos[int(f)] for f in ds[flat].values]
+            ds[name] = ((dim, "source_voxel"), truth["W_true"].values[np.ix_(ti, si)])
+            ds[name].attrs.update(description="planted connectivity of the embedded cache (ground truth)",
+                                  hemisphere=side)
     except KeyError as err:
         raise AllenCacheError(f"W_true.nc has no voxel with flat index {err}: it does not match the cache") from err
-    W = truth["W_true"].values[np.ix_(ti, si)]
-    ds = ds.copy()
-    ds["W_true"] = (("target_voxel", "source_voxel"), W)
-    ds["W_true"].attrs["description"] = "planted connectivity of the embedded cache (ground truth)"
     return ds
+
+
+def read_truth(cache_dir: str | Path, *, key: str = "resources_dir") -> xr.Dataset:
+    """The planted ``W_true.nc`` beside an embedded cache, with an error that names the file
+    and the config key to fix when it is missing (another ``resources_dir``, a user's cache)."""
+    path = Path(cache_dir) / "W_true.nc"
+    if not path.exists():
+        raise AllenCacheError(
+            f"{path}: source: embedded needs the planted truth W_true.nc beside the cache, and {Path(cache_dir)} "
+            f"has none. The embedded cache is written by rule connectivity_embedded_cache under "
+            f"<{key}>/embedded/connectivity: delete that folder so it is rewritten, or check `{key}` "
+            f"(a cache without W_true, e.g. one named by connectivity.cache_manifest, needs source: allen)")
+    with xr.open_dataset(path) as t:
+        return t.load()
+
+
+#: (AP, DV, ML) shape of the CCF 2017 volumes at each grid resolution (µm).
+CCF_SHAPES = {10: (1320, 800, 1140), 25: (528, 320, 456), 50: (264, 160, 228), 100: (132, 80, 114)}
+
+
+def download_plan(n_experiments: int, resolution: int, *, annotation: bool = True) -> dict:
+    """What a download of ``n_experiments`` experiments fetches: files and an upper bound of
+    the bytes (float32 volumes before gzip; the served files are compressed and smaller)."""
+    shape = CCF_SHAPES.get(int(resolution))
+    n_vox = int(np.prod(shape)) if shape else None
+    per_volume = 4 * n_vox if n_vox else None
+    files = len(VOLUME_KINDS) * n_experiments + (1 if annotation else 0)
+    gb = per_volume * files / 1e9 if per_volume else float("nan")
+    return {"n_experiments": n_experiments, "volumes_per_experiment": len(VOLUME_KINDS), "files": files,
+            "grid_shape": list(shape) if shape else None, "grid_voxels": n_vox, "gb_upper_bound": gb}
 
 
 def download_connectivity(
@@ -320,36 +419,57 @@ def download_connectivity(
     *,
     policy: RetryPolicy | None = None,
     progress: bool = True,
+    keep_broken: bool = False,
+    announce=None,
 ) -> tuple[list[int], dict]:
     """Download (through allensdk) and verify everything :func:`build_connectivity_data` reads.
 
-    The allensdk calls, in order: ``get_structure_tree()``, ``get_annotation_volume()``,
-    ``get_experiments(injection_structure_ids=<source area ids>)``, then for each
-    experiment ``get_injection_density``, ``get_injection_fraction``,
-    ``get_projection_density`` and ``get_data_mask`` (allensdk's ``lazy`` strategy:
-    existing files are read, missing ones fetched). Each file is verified after its call
-    and fetched again (with backoff) when broken; see :mod:`neurorepro.allen.download`.
-    Returns the experiment ids and the download counts.
+    The allensdk calls, in order: ``get_structure_tree()``, then the structure query
+    ``get_experiments(cre=<selection.cre>, injection_structure_ids=<source area ids>)``
+    (both small JSON tables); then, before any volume is fetched, the plan is announced
+    (``announce``, default the log: experiments, files, GB, the counts of the query);
+    then ``get_annotation_volume()`` (after which the source/target voxel counts are
+    announced) and for each experiment ``get_injection_density``,
+    ``get_injection_fraction``, ``get_projection_density`` and ``get_data_mask``
+    (allensdk's ``lazy`` strategy: existing files are read, missing ones fetched). Each file
+    is verified after its call and fetched again (with backoff) when broken; see
+    :mod:`neurorepro.allen.download` (``keep_broken``: a user's cache, broken files are
+    moved aside, never deleted). Returns the experiment ids and the download counts.
     """
     from tqdm import tqdm
 
     policy = policy or RetryPolicy()
+    say = announce or log.info
     stats = DownloadStats()
     url = UrlRecorder(cache.api)
+    kw = dict(policy=policy, stats=stats, keep_broken=keep_broken)
     ontology_url = f"the structure ontology query at {cache.api.api_url}"
     tree = fetch_verified(cache.get_structure_tree, _cache_path(cache, "structures"), verify_json_table,
-                          url=ontology_url, policy=policy, stats=stats)
+                          url=ontology_url, **kw)
+    ids = [structure_id(tree, acronym) for acronym in selection.source_areas]
+    fetch_verified(lambda: cache.get_experiments(injection_structure_ids=ids),
+                   _cache_path(cache, "experiments"), verify_json_table, url=url, **kw)
+    experiments, counts = query_experiments(cache, ids, selection.cre, offline=False)
+    exp_ids = sorted(int(e["id"]) for e in experiments)
+    plan = {**download_plan(len(exp_ids), cache.resolution), **counts}
+    say(f"download plan: {plan['n_experiments']} experiments (structure query returned "
+        f"{counts['n_experiments_structure_query']} of the {counts['n_experiments_table']} in the table; "
+        f"cre={selection.cre!r} kept {counts['n_experiments_query']}), {plan['files']} volume files on a "
+        f"{plan['grid_shape']} grid, at most {plan['gb_upper_bound']:.2f} GB (float32 before gzip)")
     fetch_verified(cache.get_annotation_volume,
                    _cache_path(cache, "annotation", cache.reference_space_key, cache.resolution),
-                   verify_nrrd, url=url, policy=policy, stats=stats)
-    ids = [structure_id(tree, acronym) for acronym in selection.source_areas]
-    experiments = fetch_verified(lambda: cache.get_experiments(injection_structure_ids=ids),
-                                 _cache_path(cache, "experiments"), verify_json_table,
-                                 url=url, policy=policy, stats=stats)
-    exp_ids = sorted(int(e["id"]) for e in experiments)
+                   verify_nrrd, url=url, **kw)
+    rsp = cache.get_reference_space()
+    hemi = hemisphere_mask(rsp.annotation.shape, selection.hemisphere)
+    tgt = area_masks(rsp, selection.target_areas)
+    n_src = int(_voxel_table(area_masks(rsp, selection.source_areas), hemi)[0].size)
+    n_tgt = int(_voxel_table(tgt, hemi)[0].size)
+    n_con = int(_voxel_table(tgt, ~hemi)[0].size) if selection.contralateral else 0
+    plan.update(n_source_voxels=n_src, n_target_voxels=n_tgt, n_contra_target_voxels=n_con)
+    say(f"voxels: {n_src} source x {n_tgt} ipsilateral target ({n_con} contralateral target) voxels; "
+        f"a full-rank W is {8 * n_src * n_tgt / 1e9:.2f} GB in float64")
     for eid in tqdm(exp_ids, desc="download experiments", disable=not progress):
         for kind in VOLUME_KINDS:
             fetch_verified(lambda: getattr(cache, f"get_{kind}")(eid),
-                           _cache_path(cache, kind, eid, cache.resolution), verify_nrrd,
-                           url=url, policy=policy, stats=stats)
-    return exp_ids, stats.as_dict()
+                           _cache_path(cache, kind, eid, cache.resolution), verify_nrrd, url=url, **kw)
+    return exp_ids, {**stats.as_dict(), "plan": plan}

@@ -8,6 +8,10 @@ after it returns, the file is verified (NRRD: header and full data length; JSON:
 to a non-empty table); on any failure the file is deleted and the call retried with
 exponential backoff, up to ``RetryPolicy.attempts``. After the last failure it raises
 :class:`DownloadError` naming the URL and the file, with nothing broken left behind.
+
+In a user's own cache (``keep_broken=True``) a file that fails its check is never deleted:
+it is moved aside to ``<name>.broken-<UTC time>`` beside it, with a warning naming both
+paths, and the download goes on as above.
 """
 from __future__ import annotations
 
@@ -110,6 +114,22 @@ def _remove(path: Path) -> None:
             pass
 
 
+def move_aside(path: Path, reason: BaseException | str) -> Path | None:
+    """Move a cached file that failed its check to ``<name>.broken-<UTC time>``; return the new path."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.broken-{stamp}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.broken-{stamp}-{n}")
+        n += 1
+    path.replace(target)
+    log.warning("%s failed its check (%s); moved aside to %s (your cache: nothing was deleted)", path, reason, target)
+    return target
+
+
 def fetch_verified(
     fetch: Callable[[], Any],
     path: str | Path,
@@ -119,14 +139,17 @@ def fetch_verified(
     policy: RetryPolicy,
     stats: DownloadStats | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    keep_broken: bool = False,
 ) -> Any:
     """Call ``fetch`` (an allensdk getter that writes ``path``), verify ``path``, retry on failure.
 
     ``url`` (or a callable giving it, evaluated after a failure) is only used in messages.
-    Returns what the successful ``fetch`` returned.
+    ``keep_broken``: move a file that fails its check aside (:func:`move_aside`) instead of
+    deleting it (for a user's own cache). Returns what the successful ``fetch`` returned.
     """
     path = Path(path)
     last: BaseException | None = None
+    moved: list[str] = []
     for attempt in range(1, policy.attempts + 1):
         try:
             if path.exists():  # a file left by an earlier run must pass too
@@ -138,7 +161,13 @@ def fetch_verified(
             return result
         except Exception as err:  # noqa: BLE001 - every failure is retried, then reported
             last = err
-            _remove(path)
+            if keep_broken:
+                aside = move_aside(path, f"{type(err).__name__}: {err}")
+                if aside is not None:
+                    moved.append(str(aside))
+                _remove(path.with_name(path.name + ".tmp"))
+            else:
+                _remove(path)
             if attempt < policy.attempts:
                 wait = policy.wait(attempt)
                 if stats is not None:
@@ -149,9 +178,11 @@ def fetch_verified(
     where = url() if callable(url) else url
     if stats is not None:
         stats.failures.append(str(path))
+    fate = (f"the broken file(s) were moved aside: {', '.join(moved)}" if moved else "no broken file was left") \
+        if keep_broken else "the broken file was removed"
     raise DownloadError(
         f"download of {where} into {path} failed after {policy.attempts} attempts: "
-        f"{type(last).__name__}: {last}; the broken file was removed"
+        f"{type(last).__name__}: {last}; {fate}"
     ) from last
 
 

@@ -4,8 +4,22 @@ The cache holds a toy brain: a cortical sheet of three layers on both hemisphere
 tiled into visual areas (real CCF 2017 structure ids, layers labelled as in the real
 annotation volume) plus one non-visual area (SSp) that sources injections which leak
 out of the visual areas. Injections are Gaussian blobs; their projections come from a
-planted, smooth, ipsilateral voxel connectivity ``W_true`` plus noise, so a fit can be
-scored against ground truth. ``W_true`` is saved beside the cache (``W_true.nc``).
+planted voxel connectivity ``W_true`` plus noise, so a fit can be scored against ground
+truth. ``W_true`` is saved beside the cache (``W_true.nc``).
+
+The planted connectivity is built so that neither the voxel model (smoothness prior) nor
+the regional model (one weight per pair of areas) holds by construction
+(:func:`planted_connectivity`): every area carries a retinotopy-like map of a visual field,
+mirror-reversed at its border with VISp (as higher visual areas mirror V1), a source voxel
+projects to the retinotopically matching place of every area with an area-pair-specific
+gain, and to the homotopic place of the other hemisphere with a weaker gain
+(contralateral). Within an area W varies smoothly; across area borders it has kinks (the
+mirror reversals) and jumps (the gains), which the smoothness prior penalises and which
+the regional model cannot represent inside an area.
+
+Wild-type experiments (``transgenic_line`` null) are followed by ``n_cre_injections``
+Cre-line experiments (layer-specific labelling: their projections come from a weaker,
+layer-5-only version of ``W_true``), which the paper's query (``cre=False``) leaves out.
 
 Every path comes from allensdk itself: the writer constructs a ``MouseConnectivityCache``
 on the folder (allensdk writes ``mouse_connectivity_manifest.json``) and asks it for
@@ -53,8 +67,14 @@ ONTOLOGY: list[tuple[int, str, str, int | None]] = [
     (501, "VISpm4", "posteromedial visual area, layer 4", 533),
     (565, "VISpm5", "posteromedial visual area, layer 5", 533),
     # VISrl sits under the posterior parietal association areas, not under VIS.
+    # Visual areas of the paper's list that the toy sheet does not tile (no voxels): present in
+    # the ontology so that the paper's area list resolves, as in the real structure tree.
+    (425, "VISpl", "Posterolateral visual area", 669),
+    (312782574, "VISli", "Laterointermediate area", 669),
+    (312782628, "VISpor", "Postrhinal area", 669),
     (22, "PTLp", "Posterior parietal association areas", 315),
     (417, "VISrl", "Rostrolateral visual area", 22),
+    (312782546, "VISa", "Anterior area", 22),
     (453, "SS", "Somatosensory areas", 315),
     (322, "SSp", "Primary somatosensory area", 453),
 ]
@@ -88,8 +108,12 @@ class EmbeddedConnectivitySpec:
     n_injections : experiments written (some are meant to fail the paper's filters).
     injection_radius : Gaussian radius of an injection, in voxels.
     noise : standard deviation of the additive noise, relative to the signal's.
-    kernel_width_mm, shift_mm, shift_weight : the planted kernel
-        ``W(y, x) = exp(-|y-x|^2/(2 s^2)) + w * exp(-|y-x-shift|^2/(2 s^2))`` (ipsilateral).
+    n_cre_injections : Cre-line experiments written after the wild-type ones.
+    kernel_width_mm : width of a source voxel's projection field around the retinotopically
+        matching place of each target area (in mm of the reference area VISp).
+    contra_gain : gain of the homotopic contralateral projection relative to the ipsilateral.
+    gain_range : area-pair gains (target area != source area) are log-uniform in this range;
+        within an area the gain is 1.
     """
 
     n_ap: int = 14
@@ -97,9 +121,10 @@ class EmbeddedConnectivitySpec:
     n_injections: int = 24
     injection_radius: float = 1.2
     noise: float = 0.1
+    n_cre_injections: int = 4
     kernel_width_mm: float = 0.25
-    shift_mm: tuple[float, float, float] = (0.4, 0.0, 0.3)
-    shift_weight: float = 0.6
+    contra_gain: float = 0.3
+    gain_range: tuple[float, float] = (0.1, 0.8)
     invalid_fraction: float = 0.25
     extra: dict = field(default_factory=dict)
 
@@ -109,6 +134,8 @@ class EmbeddedConnectivitySpec:
                 raise ValueError(f"embedded connectivity: {name} must be >= 2, got {getattr(self, name)}")
         if self.noise < 0 or self.injection_radius <= 0 or self.kernel_width_mm <= 0:
             raise ValueError("embedded connectivity: noise must be >= 0, radius and kernel width > 0")
+        if int(self.n_cre_injections) < 0 or self.contra_gain < 0:
+            raise ValueError("embedded connectivity: n_cre_injections and contra_gain must be >= 0")
 
     @property
     def volume_shape(self) -> tuple[int, int, int]:
@@ -175,20 +202,71 @@ def annotation_volume(spec: EmbeddedConnectivitySpec) -> np.ndarray:
     return ann
 
 
-def planted_connectivity(coords_mm: np.ndarray, right: np.ndarray, spec: EmbeddedConnectivitySpec) -> np.ndarray:
-    """Smooth nonnegative ``W_true[target, source]`` over cortical voxels (ipsilateral only).
+def sheet_position_mm(coords: np.ndarray, n_ml: int, resolution: int) -> np.ndarray:
+    """(AP, distance from the midline) of voxels ``coords`` (n, 3: AP, DV, ML index) in mm;
+    the left hemisphere is mirrored onto the right, so homotopic voxels share a position."""
+    ml = coords[:, 2].astype(float)
+    m = np.where(ml >= n_ml, ml - n_ml, n_ml - 1 - ml)
+    return np.stack([coords[:, 0].astype(float), m], 1) * resolution / 1000.0
 
-    ``coords_mm`` is (n, 3) positions; the lateral shift is mirrored on the left side so
-    both hemispheres carry the same connectivity.
+
+def area_centres_mm(spec: "EmbeddedConnectivitySpec", resolution: int) -> dict[str, np.ndarray]:
+    """AREA_CENTRES in mm on the (AP, distance from the midline) sheet."""
+    ext = np.array([spec.n_ap, spec.n_ml], float) * resolution / 1000.0
+    return {a: np.asarray(c, float) * ext for a, c in AREA_CENTRES.items()}
+
+
+def retinotopic_position(pos_mm: np.ndarray, areas: np.ndarray, centres_mm: dict[str, np.ndarray],
+                         reference: str = "VISp") -> np.ndarray:
+    """Visual-field position (in mm of the reference area) of every voxel.
+
+    The reference area's map is the identity on the sheet. Any other area's voxel is
+    reflected across the perpendicular bisector of its centre and the reference's centre
+    (the two areas' border on the Voronoi tiling): the map is continuous at the border and
+    mirror-reversed beyond it, as the higher visual areas mirror VISp.
     """
-    s2 = 2 * spec.kernel_width_mm**2
-    shift = np.asarray(spec.shift_mm, dtype=float)
-    side = np.where(right, 1.0, -1.0)
-    d_local = ((coords_mm[:, None, :] - coords_mm[None, :, :]) ** 2).sum(-1)
-    shifted = coords_mm + shift[None, :] * np.stack([np.ones_like(side), np.ones_like(side), side], 1)
-    d_shift = ((coords_mm[:, None, :] - shifted[None, :, :]) ** 2).sum(-1)
-    W = np.exp(-d_local / s2) + spec.shift_weight * np.exp(-d_shift / s2)
-    W *= right[:, None] == right[None, :]
+    out = np.array(pos_mm, float, copy=True)
+    c0 = centres_mm[reference]
+    for area in set(np.asarray(areas).tolist()) - {reference}:
+        sel = np.asarray(areas) == area
+        u = centres_mm[area] - c0
+        u = u / np.linalg.norm(u)
+        mid = (centres_mm[area] + c0) / 2
+        d = (out[sel] - mid) @ u
+        out[sel] = out[sel] - 2.0 * d[:, None] * u[None, :]
+    return out
+
+
+def area_gains(names: list[str], spec: "EmbeddedConnectivitySpec", seed: int) -> np.ndarray:
+    """Gain of every (target area, source area) pair: 1 within an area, log-uniform in
+    ``spec.gain_range`` between areas (fixed by ``seed``)."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 24]))
+    lo, hi = (float(v) for v in spec.gain_range)
+    G = np.exp(rng.uniform(np.log(lo), np.log(hi), size=(len(names), len(names))))
+    np.fill_diagonal(G, 1.0)
+    return G
+
+
+def planted_connectivity(coords: np.ndarray, areas: np.ndarray, spec: "EmbeddedConnectivitySpec",
+                         resolution: int = 100, seed: int = 0) -> np.ndarray:
+    """Nonnegative ``W_true[target, source]`` over cortical voxels (both hemispheres).
+
+    ``W(y, x) = g(y, x) G[area(y), area(x)] exp(-|r(y) - r(x)|^2 / (2 s^2))`` with ``r`` the
+    retinotopic position (:func:`retinotopic_position`, the same on both hemispheres),
+    ``G`` the area-pair gains (:func:`area_gains`), ``s = kernel_width_mm`` and ``g`` = 1
+    within a hemisphere, ``contra_gain`` across (homotopic callosal projections).
+    ``coords`` are (n, 3) voxel indices (AP, DV, ML), ``areas`` their area acronyms.
+    """
+    areas = np.asarray(areas).astype(str)
+    pos = sheet_position_mm(coords, spec.n_ml, resolution)
+    r = retinotopic_position(pos, areas, area_centres_mm(spec, resolution))
+    names = sorted(set(areas.tolist()))
+    idx = np.searchsorted(names, areas)
+    G = area_gains(names, spec, seed)
+    d2 = ((r[:, None, :] - r[None, :, :]) ** 2).sum(-1)
+    W = G[idx[:, None], idx[None, :]] * np.exp(-d2 / (2 * spec.kernel_width_mm**2))
+    right = coords[:, 2] >= spec.n_ml
+    W *= np.where(right[:, None] == right[None, :], 1.0, float(spec.contra_gain))
     return W
 
 
@@ -227,8 +305,8 @@ def write_embedded_connectivity_cache(
 
     The experiments are drawn so that the paper's filters have work to do: most inject
     one visual area of the right hemisphere; one in four is centred in the left
-    hemisphere; injections near SSp leak outside the visual areas; one has an
-    injection volume above 0.7 mm³ in its metadata.
+    hemisphere; injections near SSp leak outside the visual areas; the last
+    ``n_cre_injections`` are Cre-line experiments (left out by ``cre=False``).
     """
     from allensdk.core.mouse_connectivity_cache import MouseConnectivityCache
 
@@ -247,8 +325,6 @@ def write_embedded_connectivity_cache(
     cortex = ann > 0
     cortical = np.flatnonzero(cortex.ravel())
     coords = np.array(np.unravel_index(cortical, shape)).T
-    right = coords[:, 2] >= spec.n_ml
-    W = planted_connectivity(coords * resolution / 1000.0, right, spec)
 
     acr = _by_acronym()
     area_of_voxel = {}
@@ -256,13 +332,18 @@ def write_embedded_connectivity_cache(
         ids = {acr[area][0]} | {row[0] for row in ONTOLOGY if row[3] == acr[area][0]}
         for flat in np.flatnonzero(np.isin(ann.ravel(), list(ids))):
             area_of_voxel[int(flat)] = area
+    W = planted_connectivity(coords, np.array([area_of_voxel[int(f)] for f in cortical]), spec,
+                             resolution=resolution, seed=seed)
+    layer5 = (coords[:, 1] == CORTEX_TOP + 2).astype(float)  # Cre-labelled sources (layer 5)
 
     # Visual areas present on this grid (a tiny grid may lack some); SSp gets no injection.
     injected_areas = [a for a in AREA_CENTRES if a != "SSp" and a in area_of_voxel.values()]
     experiments = []
     signal_scale = None
-    for i in range(spec.n_injections):
+    cre_lines = ["Rbp4-Cre_KL100", "Emx1-IRES-Cre", "Cux2-IRES-Cre"]
+    for i in range(spec.n_injections + int(spec.n_cre_injections)):
         exp_id = 100_000_000 + 1_000 * seed % 1_000_000 + i
+        is_cre = i >= spec.n_injections
         area = injected_areas[i % len(injected_areas)]
         on_left = i % 4 == 3
         members = [f for f, a in area_of_voxel.items() if a == area]
@@ -272,7 +353,8 @@ def write_embedded_connectivity_cache(
         density, fraction = _injection(centre, grid, spec.injection_radius, cortex)
         # Injection density already counts only injection-site pixels (Allen's definition).
         x = density.ravel()[cortical]
-        proj_c = W @ x
+        # a Cre line labels one layer's neurons: only layer-5 sources project, half as strongly
+        proj_c = W @ (0.5 * layer5 * x) if is_cre else W @ x
         if signal_scale is None:
             signal_scale = 0.5 / max(proj_c.max(), 1e-12)
         proj_c = proj_c * signal_scale
@@ -303,14 +385,12 @@ def write_embedded_connectivity_cache(
         inj_ids = sorted({int(ann.ravel()[f]) for f in np.flatnonzero(fraction.ravel() > 0)})
         structs = sorted({acr[area_of_voxel[f]][0] for f in np.flatnonzero(fraction.ravel() > 0) if f in area_of_voxel})
         volume_mm3 = float(fraction.sum() * (resolution / 1000.0) ** 3)
-        if i == 5:  # metadata of an over-sized injection (the paper's 0.7 mm³ cut)
-            volume_mm3 = 0.9
         centroid = np.asarray(centre) * resolution
         experiments.append(
             {
                 "data_set_id": exp_id,
                 "storage_directory": f"/external/ctyconn/prod{exp_id % 97}/image_series_{exp_id}/",
-                "transgenic_line": None if i % 3 == 0 else {"name": ["Emx1-IRES-Cre", "Rbp4-Cre_KL100"][i % 2]},
+                "transgenic_line": {"name": cre_lines[i % len(cre_lines)]} if is_cre else None,
                 "injection_structures": "/".join(str(s) for s in structs),
                 "structure_id": acr[area][0],
                 "structure_abbrev": area,
@@ -335,7 +415,10 @@ def write_embedded_connectivity_cache(
             "source_flat_index": ("source_voxel", cortical),
         },
         attrs={
-            "description": "planted voxel connectivity of the embedded cache: projection = W_true @ injection density + noise",
+            "description": "planted voxel connectivity of the embedded cache (both hemispheres: ipsilateral and "
+                           "contralateral blocks): projection of a wild-type experiment = W_true @ injection density + noise",
+            "construction": "area-pair gains x Gaussian of retinotopic distance (maps mirror-reversed at area borders); "
+                            "contralateral = homotopic x contra_gain",
             "volume_shape": list(shape),
             "resolution_um": resolution,
             "seed": seed,
@@ -345,6 +428,8 @@ def write_embedded_connectivity_cache(
     write_netcdf(truth, root / "W_true.nc")
     summary = {
         "experiment_ids": [e["data_set_id"] for e in experiments],
+        "wild_type_ids": [e["data_set_id"] for e in experiments if not e["transgenic_line"]],
+        "cre_ids": [e["data_set_id"] for e in experiments if e["transgenic_line"]],
         "volume_shape": list(shape),
         "resolution_um": resolution,
         "seed": seed,

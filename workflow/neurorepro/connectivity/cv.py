@@ -75,13 +75,17 @@ FitPredict = Callable[[np.ndarray, float, np.ndarray | None], tuple[np.ndarray, 
 
 def nested_cv(fit_predict: FitPredict, n_inj: int, lambdas: list[float], Y: np.ndarray, Omega: np.ndarray,
               target_areas: np.ndarray, outer_folds: int, inner_folds: int, seed: int,
-              log: Callable[[str], None] | None = None) -> NestedCVResult:
+              log: Callable[[str], None] | None = None,
+              on_outer_fit: Callable[[int, np.ndarray, np.ndarray, float, np.ndarray], None] | None = None
+              ) -> NestedCVResult:
     """Nested K-fold CV over injections.
 
     ``fit_predict(train_idx, lam, W0)`` fits on the injections ``train_idx`` and returns
     ``(W, Yhat_all)`` with predictions for *all* injections (columns), and is warm
     started from ``W0``. The inner loop picks lambda by mean inner relMSE (voxel
     resolution); the outer test folds are never seen by the inner loop.
+    ``on_outer_fit(fold, train, test, lam, W)`` is called with each outer fold's final fit
+    (e.g. to score W against a planted truth) before W is dropped.
     """
     lambdas = np.asarray(sorted(lambdas, reverse=True), float)  # large -> small: warm starts
     chosen, tv, tr, curves = [], [], [], []
@@ -96,7 +100,10 @@ def nested_cv(fit_predict: FitPredict, n_inj: int, lambdas: list[float], Y: np.n
                 errs[i, li] = rel_mse(Yhat[:, te_idx], Y[:, te_idx], Omega[:, te_idx])
         curve = errs.mean(0)
         best = float(lambdas[int(np.nanargmin(curve))])
-        _, Yhat = fit_predict(train, best, None)
+        W, Yhat = fit_predict(train, best, None)
+        if on_outer_fit is not None:
+            on_outer_fit(o, train, test, best, W)
+        del W
         chosen.append(best)
         curves.append(curve)
         tv.append(rel_mse(Yhat[:, test], Y[:, test], Omega[:, test]))

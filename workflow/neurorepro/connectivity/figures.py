@@ -30,7 +30,17 @@ def fig_cv_table(table) -> object:
         xs = np.arange(len(models))
         for off, kind, color in [(-0.18, "cv", "C0"), (0.18, "train", "C1")]:
             vals = [float(sub[(sub["model"] == m)][f"{kind}_rel_mse"].iloc[0]) for m in models]
-            ax.bar(xs + off, vals, width=0.36, color=color, label="cross-validated" if kind == "cv" else "training")
+            yerr = None
+            if kind == "cv" and "cv_ci_low" in sub and sub["cv_ci_low"].notna().all():
+                lo = [float(sub[sub["model"] == m]["cv_ci_low"].iloc[0]) for m in models]
+                hi = [float(sub[sub["model"] == m]["cv_ci_high"].iloc[0]) for m in models]
+                yerr = np.clip([np.subtract(vals, lo), np.subtract(hi, vals)], 0, None)
+            ax.bar(xs + off, vals, width=0.36, color=color, yerr=yerr, capsize=3,
+                   label="cross-validated (95% CI over folds)" if kind == "cv" else "training")
+            if "paper_cv_rel_mse" in sub:
+                pcol = "paper_cv_rel_mse" if kind == "cv" else "paper_train_rel_mse"
+                pv = [float(sub[sub["model"] == m][pcol].iloc[0]) for m in models]
+                ax.plot(xs + off, pv, "k_", ms=14, mew=1.5, label="paper" if kind == "cv" else None)
             for x_, v in zip(xs + off, vals):
                 ax.text(x_, v, f"{100 * v:.0f}%", ha="center", va="bottom", fontsize=7)
         ax.set_xticks(xs, models)
@@ -38,6 +48,27 @@ def fig_cv_table(table) -> object:
         ax.set_title(f"{res} resolution")
     axes[0].set_ylabel("relative MSE")
     axes[0].legend(frameon=False)
+    return fig
+
+
+def fig_synthetic_1d_draws(table, paper: dict[str, float]):
+    """Relative error of each fit of the 1-D test over the random draws (one dot per draw),
+    the paper's single-draw numbers as bars."""
+    fits = [f for f in ("full", "lowrank", "no_mask", "lambda0") if f in set(table["fit"])]
+    labels = {"full": "full", "lowrank": "rank r", "no_mask": "no P_Ω", "lambda0": "λ = 0"}
+    fig, ax = new_figure(1, 1, width=3.8, height=2.8)
+    rng = np.random.default_rng(0)
+    for i, f in enumerate(fits):
+        e = table.loc[table["fit"] == f, "rel_error"].values
+        ax.plot(i + 0.12 * rng.uniform(-1, 1, e.size), e, "o", ms=3, alpha=0.7, color=f"C{i}")
+        ax.plot([i - 0.25, i + 0.25], [np.median(e)] * 2, "k-", lw=1)
+        if f in paper:
+            ax.plot([i - 0.3, i + 0.3], [paper[f]] * 2, "r--", lw=1.2, label="paper (one draw)" if f == "full" else None)
+    ax.set_xticks(range(len(fits)), [labels[f] for f in fits])
+    ax.set_yscale("log")
+    ax.set_ylabel("‖W − W_true‖ / ‖W_true‖")
+    ax.set_title(f"1-D test over {table['draw'].nunique()} random draws", fontsize=9)
+    ax.legend(frameon=False, fontsize=7)
     return fig
 
 

@@ -43,7 +43,9 @@ def make_1d_problem(n: int = 200, n_inj: int = 5, noise: float = 0.1, seed: int 
 
     ``n`` points on [0, 1] on both sides; ``n_inj`` injections, each the indicator of an
     interval of width ``0.12 + 0.1 U(0, 1)`` centred uniformly so that it lies inside
-    [0, 1]; ``Y = W X + noise * N(0, 1)``; ``Omega`` excludes each injection's own interval.
+    [0, 1]; ``Y = W X + noise * N(0, 1)`` outside the injection and 0 inside it (the paper:
+    "y is set to 0 within the injection region", which is what makes the fit without P_Omega
+    biased); ``Omega`` excludes each injection's own interval.
     """
     rng = np.random.default_rng(seed)
     x = np.linspace(0.0, 1.0, n)
@@ -54,6 +56,7 @@ def make_1d_problem(n: int = 200, n_inj: int = 5, noise: float = 0.1, seed: int 
         centre = rng.uniform(width / 2, 1 - width / 2)
         X[:, j] = (np.abs(x - centre) <= width / 2).astype(float)
     Y = W @ X + noise * rng.standard_normal((n, n_inj))
+    Y[X > 0] = 0.0
     Omega = (X == 0).astype(np.int8)
     L = path_laplacian(n)
     return PlantedProblem(W, X, Y, Omega, L, L.copy(), x[:, None], seed)
