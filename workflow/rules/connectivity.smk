@@ -17,9 +17,9 @@ def _connectivity_model() -> dict:
 
 
 CONN_MODEL = _connectivity_model()
-# Demo problems are small: one thread is faster than two on a shared 2-core machine
+# Demo and reference problems are small: one thread is faster than two on a shared 2-core machine
 # (torch's OpenMP threads spin on tiny matrices); paper scale uses what it is given.
-CONN_THREADS = 1 if SCALE == "demo" else 8
+CONN_THREADS = 8 if SCALE == "paper" else 1  # reference: the laptop run, one thread per job
 # reference (a laptop, about an hour) and paper (GPU / cluster) get the big resources
 CONN_BIG = SCALE != "demo"
 CONN_FIG = "results/connectivity/figures/{name}.{ext}"
