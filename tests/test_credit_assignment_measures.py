@@ -165,7 +165,7 @@ def test_claims_from_planted_runs():
                          top_eig=15.0, eff_curv=5.0, gap=g, gap_noisy=g, train_acc=0.9, test_acc=0.9 - g))
     df = pd.DataFrame(rows)
     df["curv_ratio"] = df.eff_curv / df.top_eig
-    claims = {c.claim.split("] ")[-1]: c for c in make_claims(df, scale="demo", source="embedded", seed=1)}
+    claims = {c.claim.split("] ")[-1]: c for c in make_claims(df, scale="demo", source="embedded", seed=1, n_boot=300)}
     get = lambda prefix: next(c for k, c in claims.items() if k.startswith(prefix))  # noqa: E731
     G = {r: np.array(v[1]) for r, v in plant.items()}
     gap = get("At matched training accuracy, approximate rules generalise")

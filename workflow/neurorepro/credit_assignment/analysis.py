@@ -9,6 +9,7 @@ are counted in each claim's details. Intervals are 95% percentile bootstraps ove
 """
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -114,22 +115,23 @@ def _row_stat(fn):
 
 
 def _claim(task, text, measured, comparison, expected, scale, source, *, run_seed, units, stat, unit="seed",
-           details=None, kind="finding", paper_ref=None, paper_value=None) -> Claim:
-    ci = bootstrap_ci(units, stat, seed=bootstrap_seed(run_seed, f"{task}: {text}")) if units is not None else None
+           details=None, kind="finding", paper_ref=None, paper_value=None, n_boot=2000) -> Claim:
+    ci = bootstrap_ci(units, stat, seed=bootstrap_seed(run_seed, f"{task}: {text}"), n_boot=n_boot) if units is not None else None
     n = int(len(units)) if units is not None else None
     return Claim(TARGET, f"[{task}] {text}", measured, comparison, expected, scale, source, details=details or {},
                  kind=kind, paper_value=paper_value, paper_ref=paper_ref, n=n, unit=unit, ci=list(ci) if ci else None)
 
 
 def make_claims(runs: pd.DataFrame, *, scale: str, source: str, seed: int = 0, gap: str = "gap_noisy",
-                reference: str = REFERENCE) -> list[Claim]:
+                reference: str = REFERENCE, n_boot: int = 2000) -> list[Claim]:
     """The paper's claims per task at matched training performance (outcomes never hidden).
 
     ``gap`` names the generalisation gap the claims use: ``gap_noisy`` (train accuracy minus
     accuracy on the noisy test set, the authors' test set) or ``gap`` (clean test set); the
-    other is reported in the details.
+    other is reported in the details. ``n_boot``: bootstrap resamples per interval.
     """
     claims: list[Claim] = []
+    claim_ = functools.partial(_claim, n_boot=n_boot)  # every interval with the same number of resamples
     base_all = runs[runs.variant == "baseline"]
     for task, d in base_all.groupby("task", sort=False):
         rules = list(dict.fromkeys(d.rule))
@@ -151,7 +153,7 @@ def make_claims(runs: pd.DataFrame, *, scale: str, source: str, seed: int = 0, g
         # 1. gap difference (paired by seed)
         diff = _row_stat(lambda a: np.nanmean(a[:, 1:], axis=1) - a[:, 0])
         units = G[keep]
-        claims.append(_claim(
+        claims.append(claim_(
             task, "At matched training accuracy, approximate rules generalise worse: their generalisation gap exceeds BPTT's.",
             diff(units), ">", 0.0, scale, source, run_seed=seed, units=units, stat=diff,
             details={**common, "measured_is": f"mean over seeds of (mean {gap} of the approximate rules - BPTT's {gap})",
@@ -166,7 +168,7 @@ def make_claims(runs: pd.DataFrame, *, scale: str, source: str, seed: int = 0, g
             ref_sd = np.nanstd(a[:, 0], ddof=1) if np.isfinite(a[:, 0]).sum() > 1 else np.nan
             rs = [np.nanstd(a[:, j], ddof=1) for j in range(1, a.shape[1]) if np.isfinite(a[:, j]).sum() > 1]
             return float(np.mean(rs) / ref_sd) if rs and ref_sd > 0 else float("nan")
-        claims.append(_claim(
+        claims.append(claim_(
             task, "At matched training accuracy, approximate rules' generalisation gap varies more over seeds than BPTT's.",
             sd_ratio(units), ">", 1.0, scale, source, run_seed=seed, units=units, stat=sd_ratio,
             details={**common, "measured_is": f"mean over approximate rules of SD({gap} over seeds) / BPTT's SD",
@@ -176,7 +178,7 @@ def make_claims(runs: pd.DataFrame, *, scale: str, source: str, seed: int = 0, g
         # 3. curvature ratio
         keep_e = np.isfinite(E[:, 0]) & (E[:, 0] > 0) & np.isfinite(E[:, 1:]).any(axis=1)
         ratio = _row_stat(lambda a: np.nanmean(a[:, 1:] / a[:, :1], axis=1))
-        claims.append(_claim(
+        claims.append(claim_(
             task, "Approximate rules end at higher loss curvature (top Hessian eigenvalue w.r.t. W_rec) than BPTT, at matched training accuracy.",
             ratio(E[keep_e]), ">", 1.0, scale, source, run_seed=seed, units=E[keep_e], stat=ratio,
             details={**common, "measured_is": "mean over seeds of (mean over approximate rules of top eigenvalue / BPTT's)",
@@ -200,12 +202,12 @@ def make_claims(runs: pd.DataFrame, *, scale: str, source: str, seed: int = 0, g
             return partial_spearman(g[:, 0], g[:, 1], g[:, 2]) if len(g) >= 4 else float("nan")
         corr_details = {**common, "n_runs": int(len(ok)), "spearman_p": float(stats.spearmanr(ok.top_eig, ok[gap])[1]) if len(ok) >= 3 else float("nan"),
                         "gap_measure": gap}
-        claims.append(_claim(
+        claims.append(claim_(
             task, "Generalisation gap correlates positively with final curvature across runs (all rules, matched training accuracy).",
             rho(seeds), ">", 0.0, scale, source, run_seed=seed, units=seeds, stat=rho,
             details={**corr_details, "measured_is": f"Spearman rho(top eigenvalue, {gap}) over runs; CI: runs resampled by seed"},
             paper_ref="abstract, Fig. 3 (gap vs leading eigenvalue)"))
-        claims.append(_claim(
+        claims.append(claim_(
             task, "The gap-curvature correlation survives controlling for training accuracy (partial Spearman).",
             prho(seeds), ">", 0.0, scale, source, run_seed=seed, units=seeds, stat=prho,
             details={**corr_details, "measured_is": f"partial Spearman rho(top eigenvalue, {gap} | train accuracy); CI: runs resampled by seed"},
@@ -215,7 +217,7 @@ def make_claims(runs: pd.DataFrame, *, scale: str, source: str, seed: int = 0, g
         C = _table(d, "curv_ratio", order)
         keep_c = np.isfinite(C[:, 1:]).any(axis=1)
         cmean = _row_stat(lambda a: np.nanmean(a[:, 1:], axis=1))
-        claims.append(_claim(
+        claims.append(claim_(
             task, "Approximate rules' updates see less curvature along the top Hessian eigenvector than the true gradient does (c = v.Jv / v.Hv < 1), letting them settle where curvature is higher.",
             cmean(C[keep_c]), "<", 1.0, scale, source, run_seed=seed, units=C[keep_c], stat=cmean,
             details={**common, "measured_is": "mean over seeds of (mean over approximate rules of eff_curv / top_eig)",
@@ -255,12 +257,12 @@ def make_claims(runs: pd.DataFrame, *, scale: str, source: str, seed: int = 0, g
                    "mean_steps_remedy": float(rem[rem.reached].steps.mean()),
                    f"{gap}_baseline": float(np.nanmean(Gb)), f"{gap}_remedy": float(np.nanmean(Gr)),
                    "top_eig_baseline": float(np.nanmean(Eb)), "top_eig_remedy": float(np.nanmean(Er))}
-            claims.append(_claim(
+            claims.append(claim_(
                 task, f"The remedy '{variant}' lowers the approximate rules' final curvature, at matched training accuracy.",
                 eratio(units), "<", 1.0, scale, source, run_seed=seed, units=units, stat=eratio,
                 details={**det, "measured_is": "mean over seeds of (mean over rules of top eigenvalue with remedy / without)"},
                 paper_ref="Sec. 'remedies' (curvature-lowering changes)"))
-            claims.append(_claim(
+            claims.append(claim_(
                 task, f"The remedy '{variant}' narrows the approximate rules' generalisation gap, at matched training accuracy.",
                 dgap(units), "<", 0.0, scale, source, run_seed=seed, units=units, stat=dgap,
                 details={**det, "measured_is": f"mean over seeds of (mean over rules of {gap} with remedy - without)"},

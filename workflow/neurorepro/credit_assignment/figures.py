@@ -159,7 +159,7 @@ def theorem_figure(runs: pd.DataFrame):
             lr = float(np.nanmedian(t.lr))
             c = np.geomspace(max(min(t.curv_ratio.min(), 1.0) / 2, 1e-3), 2.0, 100)
             ax.plot(c, 2.0 / (lr * c), color="0.4", ls="--", lw=0.9, label="stability edge 2 / (lr c)")
-            ax.set_ylim(top=max(10 * t.top_eig.max(), 1.0), bottom=max(t.top_eig.min() / 3, 1e-4))
+            ax.set_ylim(top=max(3 * t.top_eig.max(), 1.5 * 2.0 / (lr * c.max()), 1.0), bottom=max(t.top_eig.min() / 3, 1e-4))
         ax.axvline(1.0, color="0.8", lw=0.6)
         ax.set_xscale("log")
         ax.set_yscale("log")

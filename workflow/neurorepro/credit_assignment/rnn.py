@@ -7,8 +7,9 @@ leak-free cell of the paper)::
     h_t = (1 - alpha) h_{t-1} + alpha ReLU(v_t),      h_0 = 0
     y_t = W_out h_t + b_out
 
-Classification tasks read out at the last step (``loss_weights`` puts all weight on
-``t = T - 1``); the learning rules in :mod:`.rules` accept any weighting over time.
+The loss is taken over the last ``loss_steps`` steps of a trial (the response window,
+:func:`window_weights`; 1 step = the authors' last-step readout); the learning rules in
+:mod:`.rules` accept any weighting over time.
 Shapes: inputs ``x`` are ``(batch, time, n_in)``; states are stored time-major
 ``(time, batch, n_hidden)``.
 """
