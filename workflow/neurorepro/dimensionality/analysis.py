@@ -275,7 +275,8 @@ def build_claims(
                     f"{net}: the nonlinearity expands the representation: {layer}'s dimension after the "
                     f"activation function exceeds its pre-activation's (post / pre, after training, {m})",
                     st["nonlinearity_gain"], ">", 1.0,
-                    paper_ref="abstract ('expansion driven by feature generation'); §2 attributes it to the ReLU",
+                    paper_ref="abstract ('expansion driven by feature generation'); ReLU's role per a review of the paper, "
+                              "section not verified here",
                     extra={**ex, "layer": layer, "pre": mean["pre_first"], "post": mean["post_first"],
                            "gain_at_init": mean["nonlinearity_gain_init"]})
             add(f"{net}:{m}:late_below_peak",
@@ -292,7 +293,8 @@ def build_claims(
                 f"{net}: after training, the last hidden layer's dimension has come down to the number of "
                 f"classes or below ({m}; the paper: it approaches the number of classes, {n_classes})",
                 st["late_final"], "<=", float(n_classes), paper_value=float(n_classes),
-                paper_ref="§3 text as cited in issue 26 (the number of classes; figure not verified here)",
+                paper_ref="as summarised in issue 26 (late layers approach the number of classes); "
+                          "section and figure not verified here",
                 extra={**ex, "n_classes": int(n_classes), "final_over_classes": mean["final_over_classes"],
                        "initial": mean["late_initial"],
                        "c_minus_1_in_ci": None})
@@ -309,7 +311,7 @@ def build_claims(
             add(f"sgd:{m}:slope",
                 "more SGD noise (larger lr / batch size) gives a lower final late-layer dimension "
                 f"(slope of dimension on log10(lr / batch), per seed; {m})",
-                ps["slope"], "<", 0.0, paper_ref="abstract (SGD noise balances the dimensionality); §4",
+                ps["slope"], "<", 0.0, paper_ref="abstract (SGD noise balances the dimensionality of representations)",
                 extra=ex)
             add(f"sgd:{m}:generalisation",
                 "across the SGD sweep, a lower final late-layer dimension goes with a smaller generalisation gap "
