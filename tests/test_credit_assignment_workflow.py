@@ -47,11 +47,10 @@ def test_credit_assignment_target_builds_tables_figures_and_claims(snakemake_run
     assert list(ds.variant.values) == ["baseline", "lr x0.5"]
     claims = json.loads((out / "claims.json").read_text())
     assert {c["target"] for c in claims} == {"credit_assignment"}
-    # per task: gap difference, SD ratio, curvature ratio, correlation, partial correlation, theorem's c;
-    # one stability bound; per task two remedy claims
-    assert len(claims) == 2 * 6 + 1 + 2 * 2
-    assert all(c["outcome"] in ("holds", "fails", "inconclusive") for c in claims)
-    assert sum(c["kind"] == "bound" for c in claims) == 1
+    # per task: gap difference, SD ratio, curvature ratio, correlation, partial correlation, theorem's c,
+    # stability edge; per task two remedy claims
+    assert len(claims) == 2 * 7 + 2 * 2
+    assert all(c["outcome"] in ("holds", "fails", "inconclusive") and c["kind"] == "finding" for c in claims)
     for name in ("accuracy_gap", "curvature", "gap_vs_curvature", "remedy", "theorem"):
         for ext in ("pdf", "png"):
             assert (out / f"figures/{name}.{ext}").stat().st_size > 1000

@@ -86,7 +86,7 @@ def gap_vs_curvature_figure(runs: pd.DataFrame, correlations: pd.DataFrame, gap:
     """Generalisation gap against final curvature, one dot per run that reached the criterion, with Spearman's rho."""
     base = runs[(runs.variant == "baseline") & runs.reached]
     tasks = list(dict.fromkeys(runs.task))
-    fig, axes = new_figure(1, len(tasks), width=3.4, height=2.7)
+    fig, axes = new_figure(1, len(tasks), width=3.9, height=2.9)
     axes = np.atleast_1d(axes)
     for ax, task in zip(axes, tasks):
         d = base[base.task == task]
@@ -97,8 +97,8 @@ def gap_vs_curvature_figure(runs: pd.DataFrame, correlations: pd.DataFrame, gap:
         c = correlations[(correlations.task == task) & (correlations.gap_measure == gap)]
         title = f"{task}: gap vs curvature"
         if len(c):
-            title += (f"\nSpearman ρ = {c.spearman_rho.iloc[0]:.2f}, partial | train acc. = "
-                      f"{c.partial_rho_given_train_acc.iloc[0]:.2f} (n = {c.n_runs.iloc[0]})")
+            title += (f"\nρ = {c.spearman_rho.iloc[0]:.2f}, partial ρ | train acc. = "
+                      f"{c.partial_rho_given_train_acc.iloc[0]:.2f}, n = {c.n_runs.iloc[0]}")
         ax.set_xlabel("top Hessian eigenvalue (W_rec) at the criterion")
         ax.set_ylabel("gap: train - test acc." + (" (noisy test)" if gap == "gap_noisy" else ""))
         ax.set_title(title)
