@@ -109,6 +109,34 @@ def test_disk_guard_fires_on_a_too_small_quota(tmp_path):
         bo.download_plan(10, 1e9, keep_nwb=False, folder=tmp_path)
 
 
+def test_selection_prints_the_plan_and_checks_the_disk_before_any_download(tmp_path, capsys):
+    """source allen: the experiments step counts the missing NWBs, prints files and GB, and refuses a
+    plan above the quota (no download is attempted: the NWBs are absent and the network is off)."""
+    from allensdk.api.api import Api
+
+    rng = np.random.default_rng(5)
+    root = tmp_path / "allen"
+    template = ebo.synthetic_natural_images(4, (20, 26), rng)
+    cs = [ebo.EmbeddedContainer(700 + k, 800 + k, "VISp", "Cux2-CreERT2", 175,
+                                ebo.plant_responses(rng.standard_normal((4, 10)), 3, rng)) for k in range(3)]
+    ebo.write_embedded_cache(root, template, cs, rng, n_repeats=2, frames_per_presentation=2)
+    for f in (root / "ophys_experiment_data").glob("*.nwb"):
+        f.unlink()
+
+    def boom(*a, **k):
+        raise AssertionError("network used")
+
+    manifest = str(root / "manifest.json")
+    with mock.patch.object(Api, "retrieve_file_over_http", boom), mock.patch.object(Api, "retrieve_parsed_json_over_http", boom):
+        with pytest.raises(bo.DiskSpaceError, match="mouse_vs_cnn.download.disk_quota_gb=0.5"):
+            pipeline.select_and_plan(manifest, ["VISp"], None, None, None, True, "allen",
+                                     {"nwb_gb": 0.3, "keep_nwb": True, "disk_quota_gb": 0.5})
+        df, plan = pipeline.select_and_plan(manifest, ["VISp"], None, None, None, True, "allen",
+                                            {"nwb_gb": 0.3, "keep_nwb": False, "disk_quota_gb": 0.5})
+    assert len(df) == 3 and plan["n_files"] == 3 and plan["download_gb"] == pytest.approx(0.9)
+    assert "3 NWB files to download, about 0.9 GB" in capsys.readouterr().out
+
+
 def test_allen_source_keeps_only_the_extracted_responses(tmp_path):
     """source allen, keep_nwb false: each NWB is deleted after extraction; a rerun reuses the NetCDFs."""
     from allensdk.api.api import Api
