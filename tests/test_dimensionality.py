@@ -160,6 +160,18 @@ def test_claims_hold_for_planted_compression_and_fail_for_planted_expansion():
     assert sgd_noise_effect(sweep, "twonn")["spearman"] < -0.9
 
 
+def test_sgd_claims_leave_out_runs_that_did_not_learn():
+    """A run that never learnt (low noise, too few steps) keeps its initial, high dimension: counted
+    in, it would fake 'more noise -> lower dimension'; min_train_acc leaves it out."""
+    sweep = _planted_sweep(+1.0)  # trained runs: dimension rises with noise
+    slow = sweep[(sweep["lr"] == 0.01) & (sweep["batch_size"] == 128)].assign(lr=0.001, dimension=20.0, train_acc=0.1,
+                                                                           test_acc=0.1)
+    sweep = pd.concat([sweep, slow], ignore_index=True)
+    assert (sgd_per_seed(sweep, "twonn")["slope"] < 0).all()
+    ps = sgd_per_seed(sweep, "twonn", min_train_acc=0.9)
+    assert np.allclose(ps["slope"], 1.5) and (ps["n_untrained"] == 1).all() and (ps["n_points"] == 4).all()
+
+
 def test_claims_without_enough_seeds_are_inconclusive():
     dims = _planted_seeds(PLANTED, seeds=(0,))
     claims = build_claims({"toy": dims}, None, linear_measure="pr", intrinsic_measure="twonn", n_classes=3,

@@ -22,7 +22,7 @@ write_tsv(pd.DataFrame(rows), snakemake.output.projection)
 claims = build_claims(
     dims, pd.read_csv(snakemake.input.sweep, sep="\t"),
     linear_measure=p.linear_measure, intrinsic_measure=p.intrinsic_measure, n_classes=n_classes.pop(),
-    scale=p.scale, source=p.source, seed=p.seed, projection=rows or None,
+    scale=p.scale, source=p.source, seed=p.seed, projection=rows or None, min_train_acc=p.min_train_acc,
     details={"run_seed": p.seed, "any_layer_projected": projected,
              "datasets": {n: d["dataset"].iloc[0] for n, d in dims.items()}},
 )

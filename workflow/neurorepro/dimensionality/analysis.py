@@ -162,13 +162,16 @@ def per_seed_stats(dims: pd.DataFrame, measure: str, n_classes: int) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def sgd_per_seed(sweep: pd.DataFrame, measure: str) -> pd.DataFrame:
+def sgd_per_seed(sweep: pd.DataFrame, measure: str, min_train_acc: float = 0.0) -> pd.DataFrame:
     """Per seed, across the sweep's (lr, batch) points: the slope of the final late-layer
     dimension on log10(lr / batch size) and the rank correlation of that dimension with
     the generalisation gap (train accuracy - test accuracy; and test - train loss).
 
-    Diverged points (NaN dimension) are dropped and counted; a seed with fewer than 3
-    points left gives NaN.
+    Diverged points (NaN dimension) are dropped (``n_dropped``), and so are runs whose final
+    training accuracy is below ``min_train_acc`` (``n_untrained``): a network that has not
+    learnt the task still has its initial late-layer dimension, which says nothing about SGD
+    noise and would make low-noise (slow) runs look high-dimensional. A seed with fewer
+    than 3 points left gives NaN.
     """
     rows = []
     d_all = sweep[sweep["measure"] == measure]
@@ -177,7 +180,11 @@ def sgd_per_seed(sweep: pd.DataFrame, measure: str) -> pd.DataFrame:
         d = d_all if s is None else d_all[d_all["seed"] == s]
         n_total = len(d)
         d = d[np.isfinite(d["dimension"])]
-        row = {"seed": s, "measure": measure, "n_points": int(len(d)), "n_dropped": int(n_total - len(d)),
+        n_finite = len(d)
+        if min_train_acc > 0 and "train_acc" in d:
+            d = d[d["train_acc"] >= min_train_acc]
+        row = {"seed": s, "measure": measure, "n_points": int(len(d)), "n_dropped": int(n_total - n_finite),
+               "n_untrained": int(n_finite - len(d)),
                "slope": float("nan"), "spearman_noise": float("nan"), "gap_spearman": float("nan"),
                "loss_gap_spearman": float("nan")}
         if len(d) >= 3:
@@ -235,13 +242,15 @@ def build_claims(
     scale: str,
     source: str,
     seed: int = 0,
+    min_train_acc: float = 0.0,
     projection: list[dict] | None = None,
     details: dict | None = None,
 ) -> list[Claim]:
     """The paper's claims, one record per (claim, network, measure), over seeds.
 
     ``projection``: rows of :func:`.projection.projection_check` at the run's sizes (a
-    ``recovery`` claim), or None when the run projects no layer.
+    ``recovery`` claim), or None when the run projects no layer. ``min_train_acc``: sweep runs
+    below this final training accuracy are left out of the SGD claims (:func:`sgd_per_seed`).
     """
     T = "dimensionality"
     base = dict(details or {})
@@ -302,15 +311,16 @@ def build_claims(
             c.details["c_minus_1_in_ci"] = bool(c.ci is not None and c.ci[0] <= n_classes - 1 <= c.ci[1])
     if sweep is not None and len(sweep):
         for m in (linear_measure, intrinsic_measure):
-            ps = sgd_per_seed(sweep, m)
-            ex = {"measure": m, "network": str(sweep["network"].iloc[0]) if "network" in sweep else "",
+            ps = sgd_per_seed(sweep, m, min_train_acc)
+            ex = {"measure": m, "min_train_acc": float(min_train_acc),
+                  "n_untrained": int(ps["n_untrained"].sum()), "network": str(sweep["network"].iloc[0]) if "network" in sweep else "",
                   "layer": str(sweep["layer"].dropna().iloc[0]) if "layer" in sweep and sweep["layer"].notna().any() else "",
                   "n_points_per_seed": [int(x) for x in ps["n_points"]], "n_dropped": int(ps["n_dropped"].sum()),
                   "spearman_per_seed": [float(x) for x in ps["spearman_noise"]],
                   "seeds": [int(x) for x in ps["seed"]] if ps["seed"].notna().all() else []}
             add(f"sgd:{m}:slope",
                 "more SGD noise (larger lr / batch size) gives a lower final late-layer dimension "
-                f"(slope of dimension on log10(lr / batch), per seed; {m})",
+                f"(slope of dimension on log10(lr / batch) over the runs that learnt the task, per seed; {m})",
                 ps["slope"], "<", 0.0, paper_ref="abstract (SGD noise balances the dimensionality of representations)",
                 extra=ex)
             add(f"sgd:{m}:generalisation",
