@@ -352,8 +352,8 @@ def test_trained_sampler_only_network_learns_a_correlated_gaussian_score():
     """DSM on N(mu, C) data: the learned score approaches -(C + sigma^2 I)^-1 (x - mu), which needs Sigma."""
     C, mu = _gaussian(d=2, seed=3)
     X = np.random.default_rng(0).multivariate_normal(mu, C, size=20000)
-    est = ScoreSampler(kind="synaptic", activation="relu", sigma_max=0.1, sigma_min=0.1, n_stages=1, n_iter=2500,
-                       batch_size=512, lr=1e-2, seed=0, device="cpu").fit(X)
+    est = ScoreSampler(kind="synaptic", activation="relu", sigma_max=0.1, sigma_min=0.1, n_stages=1, n_iter=1000,
+                       batch_size=512, lr=2e-2, seed=0, device="cpu").fit(X)
     pts = np.random.default_rng(2).multivariate_normal(mu, C, size=2000)
     hand = -(pts - mu) @ np.linalg.inv(C + 0.01 * np.eye(2))
     rel = np.mean((est.predict_score(pts) - hand) ** 2) / np.mean(hand**2)

@@ -71,7 +71,7 @@ def bimodal_figure(ds: xr.Dataset, metrics: pd.DataFrame):
     ax.set_title("distance over sampling time")
     ax.set_yscale("log")
     _seed_bars(axes[1, 2], metrics, "energy_distance", "energy distance to target")
-    fig.suptitle("1-D bimodal Gaussian mixture (cf. paper Fig. 2); panels above and left: first seed")
+    fig.suptitle("1-D bimodal Gaussian mixture (cf. paper Fig. 2); histograms, scores and time course: first seed")
     return fig
 
 
