@@ -116,7 +116,8 @@ def remedy_figure(runs: pd.DataFrame, gap: str = "gap_noisy"):
     for i, task in enumerate(tasks):
         d = runs[runs.task == task]
         rules = _rules(d[d.variant.isin(variants)]) if variants else []
-        for j, (col, label) in enumerate(((gap, "gap: train - test acc."), ("top_eig", "top eigenvalue at the criterion"))):
+        gap_label = "gap: train - noisy test acc." if gap == "gap_noisy" else "gap: train - test acc."
+        for j, (col, label) in enumerate(((gap, gap_label), ("top_eig", "top eigenvalue at the criterion"))):
             ax = axes[i, j]
             names = ["baseline", *variants]
             width = 0.8 / max(len(names), 1)
