@@ -65,6 +65,13 @@ def test_faulty_server_every_file_verified_and_data_identical(served_cache, snak
     assert done["retries"] == failing  # each failing answer cost exactly one retry
     assert done["files_verified"] == n_files == 3 + 4 * len(done["experiment_ids"])
     assert done["failures"] == []
+    # the plan was announced before any volume: wild-type experiments only, files, GB, voxels
+    log = (snakemake_run.workdir / "logs/connectivity/connectivity_download.log").read_text()
+    plan = done["plan"]
+    assert plan["n_experiments"] == len(done["experiment_ids"]) == plan["n_experiments_query"]
+    assert plan["n_experiments_structure_query"] - plan["n_experiments_query"] == len(plan["dropped_cre"]) > 0
+    assert plan["files"] == 1 + 4 * plan["n_experiments"] and plan["n_source_voxels"] > 0
+    assert log.index("download plan:") < log.index("voxels:")
 
     # The downloaded cache gives the same regression data as the embedded cache itself.
     snakemake_run("connectivity_data", config=_allen_config(server))
