@@ -5,16 +5,28 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
-from scipy.integrate import trapezoid
 import torch
 import xarray as xr
-from torch import nn
-
-from neurorepro.sampling import ScoreSampler, excess_kurtosis, langevin_sample, marginal_wasserstein, skew_matrix
+from neurorepro.sampling import (
+    ScoreSampler,
+    excess_kurtosis,
+    langevin_sample,
+    marginal_wasserstein,
+    skew_matrix,
+)
 from neurorepro.sampling.claims import build_claims
 from neurorepro.sampling.dsm import dsm_loss, geometric_sigmas, train_dsm
-from neurorepro.sampling.metrics import energy_distance, spearman_rho, steps_to_reach, wasserstein_1d
-from neurorepro.sampling.models import FiringRateScore, ReservoirScore, build_score_model
+from neurorepro.sampling.metrics import (
+    energy_distance,
+    spearman_rho,
+    steps_to_reach,
+    wasserstein_1d,
+)
+from neurorepro.sampling.models import (
+    FiringRateScore,
+    ReservoirScore,
+    build_score_model,
+)
 from neurorepro.sampling.targets import (
     TORCHVISION_HELP,
     GaussianMixture1D,
@@ -22,6 +34,8 @@ from neurorepro.sampling.targets import (
     LaplaceMixture2D,
     load_images,
 )
+from scipy.integrate import trapezoid
+from torch import nn
 
 torch.set_num_threads(1)
 
@@ -49,7 +63,7 @@ def test_energy_distance_matches_scipy_in_1d_and_sees_joint_structure():
     assert energy_distance(u, v, unbiased=False) == pytest.approx(scipy.stats.energy_distance(u, v), rel=1e-8)
     # brute force U-statistic
     x, y = rng.normal(size=(30, 3)), rng.normal(1.0, 1.0, size=(20, 3))
-    d = lambda p, q: np.linalg.norm(p[:, None] - q[None], axis=-1)  # noqa: E731
+    d = lambda p, q: np.linalg.norm(p[:, None] - q[None], axis=-1)
     u_stat = 2 * d(x, y).mean() - d(x, x).sum() / (30 * 29) - d(y, y).sum() / (20 * 19)
     assert energy_distance(x, y) == pytest.approx(np.sqrt(u_stat))
     # same marginals, different joint: correlated vs independent Gaussians
@@ -91,7 +105,7 @@ def test_langevin_reaches_gaussian_mean_and_euler_maruyama_variance():
 
 def test_accelerated_sampler_keeps_gaussian_and_speeds_the_slow_direction():
     lam = torch.tensor([1.0, 0.1], dtype=torch.float64)  # precisions: x2 relaxes 10x slower
-    score = lambda x: -x * lam  # noqa: E731
+    score = lambda x: -x * lam
     gen = torch.Generator().manual_seed(1)
     x0 = torch.full((4000, 2), 3.0, dtype=torch.float64)
     J = skew_matrix(2, 1.0)
@@ -438,7 +452,13 @@ def test_copula_laplace_mixture_score_density_and_marginals():
 
 # ---------------------------------------------------------------- theory: what sampler-only networks can represent
 def test_sampler_only_floors_vanish_on_a_gaussian_and_bound_every_network_on_the_mixture():
-    from neurorepro.sampling.theory import learned_floors, quadrature_weights, rate_floor, relative_fisher, synaptic_floor
+    from neurorepro.sampling.theory import (
+        learned_floors,
+        quadrature_weights,
+        rate_floor,
+        relative_fisher,
+        synaptic_floor,
+    )
 
     grid = np.linspace(-4, 5, 901)
     g = GaussianMixture1D([0.5], [0.7])

@@ -1,11 +1,8 @@
 """The `sampling` target end to end through Snakemake, on a tiny config."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import xarray as xr
-
 from neurorepro.claims import read_claims
 
 TINY = {

@@ -21,9 +21,9 @@ from .metrics import excess_kurtosis, marginal_wasserstein, wasserstein_1d
 
 __all__ = [
     "ScoreSampler",
-    "langevin_sample",
-    "skew_matrix",
     "excess_kurtosis",
+    "langevin_sample",
     "marginal_wasserstein",
+    "skew_matrix",
     "wasserstein_1d",
 ]

@@ -82,7 +82,7 @@ class ScoreSampler:
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
 
-    def fit(self, X: np.ndarray) -> "ScoreSampler":
+    def fit(self, X: np.ndarray) -> ScoreSampler:
         """Train on samples ``X`` (n, d) by annealed denoising score matching."""
         self._validate()
         X = np.asarray(X, dtype=np.float32)

@@ -9,14 +9,25 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import xarray as xr
-
 import torch
+import xarray as xr
 
 from .estimator import ScoreSampler
 from .langevin import langevin_sample, skew_matrix
-from .metrics import energy_distance, excess_kurtosis, marginal_wasserstein, spearman_rho, steps_to_reach
-from .targets import GaussianMixture1D, LaplaceCopulaMixture2D, LaplaceMixture2D, PCAImages, load_images
+from .metrics import (
+    energy_distance,
+    excess_kurtosis,
+    marginal_wasserstein,
+    spearman_rho,
+    steps_to_reach,
+)
+from .targets import (
+    GaussianMixture1D,
+    LaplaceCopulaMixture2D,
+    LaplaceMixture2D,
+    PCAImages,
+    load_images,
+)
 from .theory import learned_floors, relative_fisher
 
 NETWORKS = ("rsn", "synaptic", "rate")
@@ -169,7 +180,7 @@ def run_density_task(
             rsn_loss = rows[-len(NETWORKS)]["heldout_dsm_loss"]  # the seed's RSN row (NETWORKS[0])
             comp = []
             for sk in (0.0, skew):
-                x, traj, steps_a = est.sample(
+                x, traj, _ = est.sample(
                     settings.n_chains, settings.n_steps, settings.dt, skew=sk, init_std=accel_init_std,
                     init_mean=accel_init, record_every=settings.record_every, seed=s + 8,
                 )
@@ -299,7 +310,7 @@ def run_digits(
     for rep in range(n_seeds):
         s = seed + 100 * rep
         perm = np.random.default_rng(s).permutation(len(images))
-        n_held = max(2, int(round(heldout_frac * len(images))))
+        n_held = max(2, round(heldout_frac * len(images)))
         held, train = images[perm[:n_held]], images[perm[n_held:]]
         pca = PCAImages(pca_dim, s, whiten=whiten).fit(train)
         Z, Zh = pca.transform(train), pca.transform(held)

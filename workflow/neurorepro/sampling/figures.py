@@ -6,7 +6,7 @@ import pandas as pd
 import xarray as xr
 
 from ..plotting import new_figure
-from .experiment import NETWORK_LABELS, NETWORKS
+from .experiment import NETWORKS
 
 COLORS = {"rsn": "C0", "synaptic": "C1", "rate": "C2", "target": "0.3", "accelerated": "C3"}
 SHORT = {"rsn": "RSN", "synaptic": "sampler-only (current)", "rate": "sampler-only (rate)"}
@@ -159,8 +159,8 @@ def digits_figure(ds: xr.Dataset, metrics: pd.DataFrame):
     w = _mean_by_network(metrics, "wasserstein")
     floor = metrics.groupby("seed")["energy_floor"].first().mean() if "energy_floor" in metrics else float("nan")
     rows = [(f"held-out digits (training set vs held-out: energy distance {floor:.3f})", ds["real_images"].values)] + [
-        (f"{SHORT[k]}: energy distance to held-out {e[k]:.3f}, "
-         f"$W_1$ of PCA marginals {w[k]:.3f} (mean of {metrics['seed'].nunique()} seeds)", ds["images"].sel(network=k).values)
+        ((f"{SHORT[k]}: energy distance to held-out {e[k]:.3f}, "
+          f"$W_1$ of PCA marginals {w[k]:.3f} (mean of {metrics['seed'].nunique()} seeds)"), ds["images"].sel(network=k).values)
         for k in NETWORKS
     ]
     for ax, (title, imgs) in zip(np.ravel(axes), rows):

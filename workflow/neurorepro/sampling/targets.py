@@ -221,7 +221,9 @@ def load_images(dataset: str, root: str | Path = "resources", n_max: int | None 
         side = 8
     elif dataset == "mnist":
         try:
-            from torchvision.datasets import MNIST  # lazy: only the paper scale needs it
+            from torchvision.datasets import (
+                MNIST,  # lazy: only the paper scale needs it
+            )
         except ImportError as err:
             raise ImportError(TORCHVISION_HELP) from err
         ds = MNIST(str(Path(root) / "mnist"), train=True, download=True)
@@ -244,7 +246,7 @@ class PCAImages:
         self.seed = seed
         self.whiten = whiten
 
-    def fit(self, images: np.ndarray) -> "PCAImages":
+    def fit(self, images: np.ndarray) -> PCAImages:
         from sklearn.decomposition import PCA
 
         self.pca_ = PCA(n_components=self.n_components, whiten=self.whiten, random_state=self.seed).fit(images)
