@@ -22,6 +22,8 @@ WORDS = {"weight_change": "smaller recurrent weight change", "ntk_alignment": "h
 #: The connectivity init must have an effective rank below this fraction of its shuffle's
 #: for the connectivity-vs-shuffle comparison to test structure at all.
 SANITY_RATIO = 0.5
+#: Bootstrap resamples per interval (the shared default).
+N_BOOT = 2000
 
 
 def _flip(cmp_: str) -> str:
@@ -61,7 +63,7 @@ def _per_seed(tab: pd.DataFrame, col: str) -> np.ndarray:
 def _ci(values: np.ndarray, run_seed: int, name: str):
     values = np.asarray(values, float)
     values = values[np.isfinite(values)]
-    ci = bootstrap_ci(values, np.mean, seed=bootstrap_seed(run_seed, name)) if len(values) else None
+    ci = bootstrap_ci(values, np.mean, seed=bootstrap_seed(run_seed, name), n_boot=N_BOOT) if len(values) else None
     return (float(np.mean(values)) if len(values) else float("nan")), (list(ci) if ci else None), len(values)
 
 
