@@ -6,11 +6,17 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
-
+from neurorepro.rich_lazy.aligned import (
+    aligned_map,
+    lagged_cross_covariance,
+    least_squares_statistic,
+    recurrent_aligned_init,
+)
 from neurorepro.rich_lazy.experiment import build_inits, run_task
 from neurorepro.rich_lazy.inits import (
     apply_sign,
     connectivity_block,
+    dale_signs,
     effective_rank,
     gaussian_init,
     participation_ratio,
@@ -25,16 +31,19 @@ from neurorepro.rich_lazy.measures import (
     representation_alignment,
 )
 from neurorepro.rich_lazy.model import LeakyReLURNN, RNNTrainer
-from neurorepro.rich_lazy.aligned import (
-    aligned_map,
-    lagged_cross_covariance,
-    least_squares_statistic,
-    recurrent_aligned_init,
+from neurorepro.rich_lazy.summary import (
+    build_claims,
+    init_rank_table,
+    paired_difference,
+    rank_trend,
 )
-from neurorepro.rich_lazy.inits import dale_signs
-from neurorepro.rich_lazy.summary import build_claims, init_rank_table, paired_difference, rank_trend
 from neurorepro.rich_lazy.tasks import Task
-from neurorepro.rich_lazy.theory import closed_form, equal_singular_init, random_unit, simulate_flow
+from neurorepro.rich_lazy.theory import (
+    closed_form,
+    equal_singular_init,
+    random_unit,
+    simulate_flow,
+)
 from neurorepro.rich_lazy.theory import measures as theory_measures
 
 
@@ -416,7 +425,7 @@ def _planted_table(sign: float, n_seeds: int = 4) -> pd.DataFrame:
 
 
 def test_claims_follow_planted_trends_with_cis_over_seeds(monkeypatch):
-    import neurorepro.rich_lazy.summary as summary
+    from neurorepro.rich_lazy import summary
 
     monkeypatch.setattr(summary, "N_BOOT", 300)  # fewer resamples: the planted effects are far from 0
     lazy = _planted_table(1.0)

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
 from test_rich_lazy import toy_connectivity
 
 # "-p" first: conftest puts --configfile (nargs+) before our arguments, and a flag ends its list.

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .aligned import lagged_cross_covariance, recurrent_aligned_init
 from .inits import (
     apply_sign,
     connectivity_block,
@@ -25,7 +26,6 @@ from .inits import (
     shuffle_entries,
     truncate_rank,
 )
-from .aligned import lagged_cross_covariance, recurrent_aligned_init
 from .model import RNNTrainer
 from .tasks import TASKS, Task
 

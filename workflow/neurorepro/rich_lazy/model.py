@@ -15,7 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .measures import empirical_ntk, kernel_alignment, relative_weight_change, representation_alignment
+from .measures import (
+    empirical_ntk,
+    kernel_alignment,
+    relative_weight_change,
+    representation_alignment,
+)
 from .tasks import Task, TrialBatch
 
 
@@ -115,7 +120,7 @@ class RNNTrainer:
         net.reset_io(torch.Generator().manual_seed(self.seed))
         return net.W_in.detach().double().numpy(), net.W_out.detach().double().numpy()
 
-    def fit(self, W0: np.ndarray) -> "RNNTrainer":
+    def fit(self, W0: np.ndarray) -> RNNTrainer:
         """Train from recurrent weights ``W0`` (N x N); returns ``self``."""
         W0 = np.asarray(W0, dtype=float)
         if W0.shape != (self.n_hidden, self.n_hidden):

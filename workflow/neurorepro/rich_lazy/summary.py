@@ -205,7 +205,7 @@ def theory_claims(th: pd.DataFrame, scale: str, source: str, run_seed: int) -> l
         out.append(Claim(
             claim="Two-layer linear network: full gradient flow ends where the closed form says (weight change "
                   "and tangent-kernel alignment; rank-r first layer with equal singular values, zero readout)",
-            measured=err, comparison="<", expected=1e-3, kind="bound", n=int(len(ex)), unit="simulated network",
+            measured=err, comparison="<", expected=1e-3, kind="bound", n=len(ex), unit="simulated network",
             paper_ref="Sec. 2.3 / Thm. 1 setting (derivation: docs/papers/rich_lazy.md)",
             details={"statistic": "max |simulated - closed form| over ranks, seeds and inits",
                      "ranks": sorted(int(r) for r in ex["rank"].unique())}, **common))

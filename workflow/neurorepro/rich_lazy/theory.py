@@ -39,7 +39,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from .inits import rescale, truncate_rank
+from .aligned import aligned_map, least_squares_statistic
+from .inits import effective_rank, rescale, truncate_rank
 from .measures import matrix_alignment
 
 
@@ -175,7 +176,7 @@ def run_theory(d: int, h: int, ranks: list[int], gain: float, n_seeds: int, n_sa
             for kind in ("random", "aligned"):
                 W0 = equal_singular_init(r, d, r, c, rng)
                 if kind == "aligned":  # row space contains beta: rotate V_r's first column onto beta
-                    U, s_, Vt = np.linalg.svd(W0, full_matrices=False)
+                    U, _, Vt = np.linalg.svd(W0, full_matrices=False)
                     V = Vt[:r].T
                     V = np.linalg.qr(np.column_stack([beta, V[:, 1:]]))[0] if r > 1 else beta[:, None]
                     V[:, 0] *= np.sign(V[:, 0] @ beta)
@@ -194,8 +195,6 @@ def run_theory(d: int, h: int, ranks: list[int], gain: float, n_seeds: int, n_sa
         y = X @ beta
         G = gain * rng.standard_normal((h, d)) / np.sqrt(d)
         w0 = rng.standard_normal(h) / np.sqrt(h)
-        from .aligned import aligned_map, least_squares_statistic
-        from .inits import effective_rank
         C_yx, C_xx_inv = least_squares_statistic(X, y)
         u = random_unit(h, rng)
         inits = [(f"rank_{r}", "random", r, truncate_rank(G, r, np.linalg.norm(G))) for r in ranks]
@@ -218,5 +217,15 @@ def run_theory(d: int, h: int, ranks: list[int], gain: float, n_seeds: int, n_sa
     return rows, curve
 
 
-__all__ = ["closed_form", "expected_closed_form", "kernel_matrix", "equal_singular_init", "random_unit", "simulate_flow",
-           "train_gd", "measures", "run_theory", "rescale"]
+__all__ = [
+    "closed_form",
+    "equal_singular_init",
+    "expected_closed_form",
+    "kernel_matrix",
+    "measures",
+    "random_unit",
+    "rescale",
+    "run_theory",
+    "simulate_flow",
+    "train_gd",
+]
