@@ -59,6 +59,23 @@ def test_evidence_labels_are_the_majority_side():
         evidence_trials(3, n_cues=4, delay=1, p_major=0.7, noise=0.0, rng=np.random.default_rng(0))
 
 
+def test_pattern_task_and_its_r2_score():
+    from neurorepro.credit_assignment.rnn import accuracy, window_weights
+
+    task = make_task("pattern", n_train=40, n_test=20, seed=0, n_patterns=3, n_steps=12, n_clock=4, noise=0.0)
+    assert task.x_train.shape == (40, 12, 7) and task.y_train.shape == (40, 12, 1) and task.loss_steps == 12
+    cue = task.x_train[:, 0, :3].argmax(dim=1)
+    for k in range(3):  # noise-free: the cue names the curve, and each curve has zero mean and unit SD
+        same = task.y_train[cue == k]
+        if len(same) > 1:
+            torch.testing.assert_close(same[0], same[-1])
+            assert float(same[0].mean()) == pytest.approx(0.0, abs=1e-5) and float(same[0].std(unbiased=False)) == pytest.approx(1.0, abs=1e-4)
+    w = window_weights(12, 12)
+    y_perfect = task.y_train.transpose(0, 1)
+    assert accuracy(y_perfect, task.y_train, w) == pytest.approx(1.0)
+    assert accuracy(torch.zeros_like(y_perfect), task.y_train, w) == pytest.approx(0.0, abs=1e-6)  # the targets' mean is 0
+
+
 def test_delayed_match_labels():
     x, y = delayed_match_trials(300, n_stimuli=4, delay=2, noise=0.0, rng=np.random.default_rng(1))
     assert x.shape == (300, 4, 4)

@@ -302,3 +302,19 @@ def test_effective_curvature_is_the_rules_jacobian_along_v(rule_name):
         expected = float(((out[0] - out[1]) * v).sum() / (2 * eps))
     assert abs(expected) > 1e-4
     assert got == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("rule_name", ["bptt", "eprop"])
+def test_rules_with_regression_targets_equal_autograd_of_the_squared_error(rule_name):
+    """Pattern generation: floating targets (B, T, O) switch the loss to 0.5 ||y - target||^2 at every step."""
+    net = _net(0.4, n_out=2)
+    x, _ = _data()
+    target = torch.randn(6, 5, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    w = torch.ones(5, dtype=torch.float64) / 5
+    est, loss = make_rule(rule_name, n_hidden=5, n_out=2)(net, x, target, w)
+    traj = net.run(x, stop_recurrent=(rule_name == "eprop"))
+    manual = ((0.5 * ((traj.y - target.transpose(0, 1)) ** 2).sum(-1)).mean(1) * w).sum()
+    assert loss == pytest.approx(float(manual.detach()))
+    ref = _autograd(net, manual)
+    for k in PARAMS:
+        torch.testing.assert_close(est[k], ref[k], rtol=1e-10, atol=1e-12)

@@ -104,8 +104,15 @@ def last_step_weights(n_steps: int, device: torch.device | str | None = None) ->
 
 
 def sequence_loss(y: torch.Tensor, labels: torch.Tensor, loss_weights: torch.Tensor) -> torch.Tensor:
-    """``sum_t w_t * mean_b CE(y_t[b], labels[b])`` for readouts ``y`` (T, B, O)."""
+    """``sum_t w_t * mean_b loss_t[b]`` for readouts ``y`` (T, B, O).
+
+    Integer ``labels`` (B,): cross-entropy against the class. Floating ``labels`` (B, T, O):
+    regression targets (pattern generation), ``loss_t[b] = 0.5 ||y_t[b] - target_t[b]||^2``.
+    """
     T, B, O = y.shape
+    if labels.is_floating_point():
+        err = y - labels.transpose(0, 1).to(y.dtype)
+        return ((0.5 * (err**2).sum(dim=-1)).mean(dim=1) * loss_weights).sum()
     ce = nn.functional.cross_entropy(y.reshape(T * B, O), labels.repeat(T), reduction="none").reshape(T, B)
     return (ce.mean(dim=1) * loss_weights).sum()
 
@@ -122,7 +129,21 @@ def window_weights(n_steps: int, loss_steps: int = 1, device: torch.device | str
 
 def accuracy(y: torch.Tensor, labels: torch.Tensor, loss_weights: torch.Tensor | None = None) -> float:
     """Fraction of trials whose readout picks the right class: the last step's readout, or, with
-    ``loss_weights``, the loss-weighted sum of readouts over the response window."""
+    ``loss_weights``, the loss-weighted sum of readouts over the response window.
+
+    Regression targets (floating ``labels`` (B, T, O)): the score is ``R^2 = 1 - SSE / SST`` over
+    the loss window (weighted by ``loss_weights``), the fraction of the targets' variance the
+    readout explains; 1 is a perfect fit, so it plays the role of accuracy in the criterion and gap.
+    """
+    if labels.is_floating_point():
+        T = y.shape[0]
+        w = loss_weights if loss_weights is not None else last_step_weights(T, device=y.device)
+        w = w.to(y.dtype)[:, None, None]
+        tgt = labels.transpose(0, 1).to(y.dtype)
+        mu = (w * tgt).sum(dim=(0, 1)) / (w.sum() * tgt.shape[1])
+        sse = (w * (y - tgt) ** 2).sum()
+        sst = (w * (tgt - mu) ** 2).sum()
+        return float(1.0 - sse / sst) if float(sst) > 0 else float("nan")
     if loss_weights is None:
         out = y[-1]
     else:

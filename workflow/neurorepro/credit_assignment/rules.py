@@ -38,8 +38,11 @@ Grads = dict[str, torch.Tensor]
 
 
 def output_error(y: torch.Tensor, labels: torch.Tensor, loss_weights: torch.Tensor) -> torch.Tensor:
-    """``dE/dy_t`` of :func:`~.rnn.sequence_loss`, shape (T, B, O)."""
+    """``dE/dy_t`` of :func:`~.rnn.sequence_loss`, shape (T, B, O) (cross-entropy, or squared error
+    for floating regression targets ``labels`` (B, T, O))."""
     T, B, O = y.shape
+    if labels.is_floating_point():
+        return loss_weights.to(y.dtype)[:, None, None] * (y - labels.transpose(0, 1).to(y.dtype)) / B
     onehot = torch.nn.functional.one_hot(labels, O).to(y.dtype)
     return loss_weights.to(y.dtype)[:, None, None] * (torch.softmax(y, dim=-1) - onehot[None]) / B
 

@@ -11,7 +11,11 @@
 - ``delayed_match``: delayed match-to-sample: one of ``n_stimuli`` stimuli, a delay, a
   second stimulus; the answer is match / non-match.
 
-Evidence and delayed-match inputs carry additive Gaussian noise (``noise``) drawn
+- ``pattern``: pattern generation (regression, loss at every step): a cue channel names one of
+  ``n_patterns`` fixed target curves (sums of sinusoids); frozen random "clock" inputs, the same
+  on every trial, give the network a time code (as in the e-prop paper's pattern generation).
+
+Evidence, delayed-match and pattern inputs carry additive Gaussian noise (``noise``) drawn
 once per trial, so a finite training set can be over-fitted and a generalisation gap
 can open.
 """
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-TASKS: tuple[str, ...] = ("digits", "evidence", "delayed_match")
+TASKS: tuple[str, ...] = ("digits", "evidence", "delayed_match", "pattern")
 
 @dataclass
 class Task:
@@ -117,6 +121,31 @@ def delayed_match_trials(n: int, *, n_stimuli: int, delay: int, noise: float, rn
     return x, match.astype(np.int64)
 
 
+def pattern_trials(n: int, *, n_patterns: int, n_steps: int, n_clock: int, noise: float, rng: np.random.Generator):
+    """``n`` pattern-generation trials: inputs ``(n, n_steps, n_patterns + n_clock)``, targets ``(n, n_steps, 1)``.
+
+    The patterns and the clock are drawn from ``rng`` first (fixed for the task); each trial
+    picks a pattern uniformly, its cue channel is on at every step, the clock channels carry
+    frozen N(0, 1) values, and every input gets fresh N(0, noise^2) noise. Each target is a sum
+    of 3 sinusoids (periods n_steps / 1, 2, 3; random amplitudes and phases), scaled to unit SD.
+    """
+    if n_patterns < 1 or n_steps < 2 or n_clock < 0:
+        raise ValueError("pattern needs n_patterns >= 1, n_steps >= 2, n_clock >= 0")
+    t = np.arange(n_steps)[None, :]
+    amp = rng.uniform(0.5, 1.5, size=(n_patterns, 3, 1))
+    phase = rng.uniform(0, 2 * np.pi, size=(n_patterns, 3, 1))
+    freq = np.array([1.0, 2.0, 3.0])[None, :, None]
+    curves = (amp * np.sin(2 * np.pi * freq * t[:, None] / n_steps + phase)).sum(axis=1)  # (n_patterns, T)
+    curves = (curves - curves.mean(axis=1, keepdims=True)) / curves.std(axis=1, keepdims=True)
+    clock = rng.standard_normal((n_steps, n_clock)).astype(np.float32)
+    which = rng.integers(0, n_patterns, size=n)
+    x = np.zeros((n, n_steps, n_patterns + n_clock), dtype=np.float32)
+    x[np.arange(n), :, which] = 1.0
+    x[:, :, n_patterns:] = clock[None]
+    x += noise * rng.standard_normal(x.shape).astype(np.float32)
+    return x, curves[which][:, :, None].astype(np.float32)
+
+
 def make_task(name: str, *, n_train: int, n_test: int | None, seed: int, **kw) -> Task:
     """Build task ``name`` (one of :data:`TASKS`) with its keyword settings.
 
@@ -139,6 +168,13 @@ def make_task(name: str, *, n_train: int, n_test: int | None, seed: int, **kw) -
         n_test = 1000 if n_test is None else n_test
         x, y = delayed_match_trials(n_train + n_test, rng=rng, **opts)
         return Task(name, *_tensors(x, y, n_train), n_classes=2, attrs=opts, loss_steps=opts["response"])
+    if name == "pattern":
+        opts = dict(n_patterns=kw.get("n_patterns", 3), n_steps=kw.get("n_steps", 20), n_clock=kw.get("n_clock", 5),
+                    noise=kw.get("noise", 0.3))
+        n_test = 1000 if n_test is None else n_test
+        x, y = pattern_trials(n_train + n_test, rng=rng, **opts)
+        # the loss and the score (R^2) over every step; n_classes is the readout size (1)
+        return Task(name, *_tensors(x, y, n_train), n_classes=1, attrs={**opts, "regression": 1}, loss_steps=opts["n_steps"])
     raise ValueError(f"unknown task {name!r}; choose from {TASKS}")
 
 
