@@ -468,3 +468,24 @@ def test_schema_refuses_unknown_and_out_of_range_keys():
                       ({"tasks": ["GoNoGo"]}, "GoNoGo"), ({"paper": {"n_hiden": 3}}, "n_hiden")):
         errors = " ".join(e.message for e in v.iter_errors(bad))
         assert word in errors
+
+
+def test_digits_task_rows_as_steps_and_target_at_the_end():
+    from sklearn.datasets import load_digits
+
+    task = Task("DIGITS")
+    assert (task.n_steps, task.n_inputs, task.n_outputs) == (8, 8, 10)
+    b = task.sample(5, np.random.default_rng(0))
+    d = load_digits()
+    for k, i in enumerate(b.info["image"]):
+        assert np.allclose(b.x[:, k, :], d.images[i] / 16.0)  # row t of the image at step t
+        assert b.ground_truth[k] == d.target[i]
+    assert (b.y[:-1] == -100).all() and np.array_equal(b.y[-1], b.ground_truth)
+    with pytest.raises(ValueError, match="DIGITS needs 8 steps"):
+        Task("DIGITS", dt=50).sample(2, np.random.default_rng(0))
+    # the aligned statistic ignores steps without a target; training runs end to end
+    C = lagged_cross_covariance(b.x, b.y, 10)
+    assert C.shape == (10, 8) and np.isfinite(C).all()
+    inits = build_inits(8, [1, 2, 8], 1.25, 1, 0)
+    df, _ = run_task(task, inits, dict(n_hidden=8, n_iter=5, log_every=5), 16, 2, 2, 0, stats_trials=50)
+    assert set(df.init) == {"rank_1", "rank_2", "rank_8", "aligned_2"} and df.weight_change.notna().all()

@@ -67,7 +67,10 @@ def lagged_cross_covariance(x: np.ndarray, y: np.ndarray, n_outputs: int, min_la
     T = x.shape[0]
     if not 1 <= min_lag < T:
         raise ValueError(f"min_lag must lie in [1, {T - 1}], got {min_lag}")
-    Y = np.eye(n_outputs)[np.asarray(y)]
+    y = np.asarray(y)
+    Y = np.zeros(y.shape + (n_outputs,))
+    valid = y >= 0  # steps without a target (label < 0) contribute a zero target vector
+    Y[valid] = np.eye(n_outputs)[y[valid]]
     xc = x - x.reshape(-1, x.shape[-1]).mean(0)
     yc = Y - Y.reshape(-1, n_outputs).mean(0)
     C = np.zeros((n_outputs, x.shape[-1]))

@@ -16,6 +16,10 @@ gymnasium. The tasks are therefore re-implemented with the same trial structure:
   the correct choice (1 or 2); the network is trained with cross-entropy on
   every step, as in the authors' code (``ngym.Dataset`` labels).
 
+``DIGITS`` is a demo-scale stand-in for the authors' sequential MNIST (``--task_mode
+sMNIST``: 28 rows of 28 pixels, read out at the last step): scikit-learn's 8 x 8
+digits as 8 steps of 8 pixels, 10 classes, the target on the last step only.
+
 Checked against neurogym's source (tag v0.0.1, the release line the authors used,
 0.0.2): ring codes, coherences, noise s.d. and the fixation/decision structure match.
 Differences: (i) in CXT neurogym adds the stimulus noise to every input channel
@@ -35,13 +39,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-TASKS = ("2AF", "DMS", "CXT")
+TASKS = ("2AF", "DMS", "CXT", "DIGITS")
+#: Label of steps that carry no target (ignored by ``torch.nn.CrossEntropyLoss``).
+IGNORE = -100
+_DIGITS: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8 x 8 handwritten digits (1,797 images, pixels 0..16), read once."""
+    global _DIGITS
+    if _DIGITS is None:
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        _DIGITS = (d.images.astype(float) / 16.0, d.target.astype(np.int64))
+    return _DIGITS
 
 #: Default period durations (ms), as in the authors' released code.
 DEFAULT_TIMING: dict[str, dict[str, int]] = {
     "2AF": {"fixation": 0, "stimulus": 700, "delay": 0, "decision": 100},
     "DMS": {"fixation": 0, "sample": 100, "delay": 500, "test": 100, "decision": 100},
     "CXT": {"fixation": 0, "stimulus": 200, "delay": 500, "decision": 100},
+    # sequential digits: one 8-pixel row per step, the class read out at the last row
+    "DIGITS": {"stimulus": 700, "decision": 100},
 }
 
 
@@ -82,7 +102,6 @@ class Task:
         fixed to modality 1 and not cued (5 inputs).
     """
 
-    n_outputs = 3  # fixate, choice 1, choice 2
 
     def __init__(
         self,
@@ -130,7 +149,14 @@ class Task:
     def n_inputs(self) -> int:
         if self.name == "CXT":
             return 7 if self.explicit_context else 5
+        if self.name == "DIGITS":
+            return 8
         return 3
+
+    @property
+    def n_outputs(self) -> int:
+        """3 (fixate, choice 1, choice 2) for the neurogym tasks; 10 classes for DIGITS."""
+        return 10 if self.name == "DIGITS" else 3
 
     @property
     def noise_sd(self) -> float:
@@ -150,6 +176,8 @@ class Task:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         T, B = self.n_steps, batch_size
+        if self.name == "DIGITS":
+            return self._sample_digits(B, rng)
         x = np.zeros((T, B, self.n_inputs))
         y = np.zeros((T, B), dtype=np.int64)
         dec = self._span("decision")
@@ -193,3 +221,22 @@ class Task:
         return TrialBatch(
             x=x.astype(np.float32), y=y, ground_truth=np.asarray(gt), periods=dict(self.periods), info=info
         )
+
+    def _sample_digits(self, B: int, rng: np.random.Generator) -> TrialBatch:
+        """Sequential digits (the demo-scale stand-in for the authors' sequential MNIST): image rows
+        as steps, pixels / 16 as inputs, the class (0-9) as the target of the last step only; the
+        other steps carry no target (:data:`IGNORE`), as the authors read sMNIST out at the end."""
+        images, labels = _digits()
+        if self.n_steps != images.shape[1]:
+            raise ValueError(f"task DIGITS needs {images.shape[1]} steps (one per image row), got {self.n_steps}; "
+                             "keep rich_lazy.dt and the DIGITS timing at 100 ms and 700 + 100 ms")
+        idx = rng.integers(0, len(labels), size=B)
+        x = images[idx].transpose(1, 0, 2)  # (rows = steps, B, 8 pixels)
+        y = np.full((self.n_steps, B), IGNORE, dtype=np.int64)
+        y[self.decision_slice] = labels[idx][None, :]
+        return TrialBatch(x=x.astype(np.float32), y=y, ground_truth=labels[idx], periods=dict(self.periods),
+                          info={"image": idx})
+
+    @property
+    def decision_slice(self) -> slice:
+        return self._span("decision")
