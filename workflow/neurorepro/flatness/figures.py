@@ -21,10 +21,14 @@ LABELS = {
 MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
 
 
-def _log_x(ax) -> None:
-    """Log x axis with labels on the major (decade) ticks only (no crowding)."""
-    ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+def _scale(ax, values, axis: str = "x") -> None:
+    """Log scale when the finite positive ``values`` span more than a factor 10 (labels on
+    the decades), else linear (readable ticks over a narrow range)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if len(v) and v.max() > 10 * v.min():
+        getattr(ax, f"set_{axis}scale")("log")
+        getattr(ax, f"{axis}axis").set_minor_formatter(mpl.ticker.NullFormatter())
 
 
 def _pairs(frame: pd.DataFrame) -> list[tuple[float, int]]:
@@ -73,8 +77,8 @@ def over_training(measures: pd.DataFrame):
         for ax, (m, b) in zip(row, cols):
             ax.set_xlabel("iteration")
             ax.set_ylabel(LABELS[m] + (" (--- bound)" if b else ""))
-        for i in (0, 1, 2):
-            row[i].set_yscale("log")
+        for i, (m, b) in enumerate(cols[:3]):
+            _scale(row[i], np.r_[mean[m].to_numpy(float), mean[b].to_numpy(float) if b else []], "y")
         handles = [mpl.lines.Line2D([], [], color=c, lw=1.5, label=f"lr {lr:g}, batch {bs}") for (lr, bs), c in colours.items()]
         handles.append(mpl.lines.Line2D([], [], color="0.3", marker="o", ls="", ms=3, label="late phase"))
         row[0].legend(handles=handles, frameon=False, fontsize=6)
@@ -106,7 +110,7 @@ def _correlation_row(axes, measures: pd.DataFrame, name) -> None:
     for (lr, bs, _s), g in late.groupby(["lr", "batch_size", "seed"]):
         g = g.sort_values("iteration")
         ax.plot(g["sharpness"], g["volume"], color=colours[(float(lr), int(bs))], lw=0.8, marker=".", ms=3)
-    _log_x(ax)
+    _scale(ax, late["sharpness"])
     ax.set_xlabel("tr $H$ (late phase, each run)")
     ax.set_ylabel(LABELS["volume"])
     ax.set_title("late phase: co-movement", fontsize=8)
@@ -114,7 +118,7 @@ def _correlation_row(axes, measures: pd.DataFrame, name) -> None:
         for _, r in final.iterrows():
             ax.scatter(r["sharpness"], r[m], color=colours[(float(r["lr"]), int(r["batch_size"]))],
                        marker=markers[r["batch_size"]], s=22, edgecolor="none")
-        _log_x(ax)
+        _scale(ax, final["sharpness"])
         ax.set_xlabel("tr $H$ at the last late-phase point")
         ax.set_ylabel(LABELS[m])
         rho = spearman(final["sharpness"], final[m]) if len(final) else float("nan")
@@ -130,7 +134,7 @@ def _correlation_row(axes, measures: pd.DataFrame, name) -> None:
         vals = vals[np.isfinite(vals) & (vals > 0)]
         if len(vals):
             ax.plot([vals.min(), vals.max()], [vals.min(), vals.max()], color="k", lw=0.8, ls=":", label="MLS = bound")
-        _log_x(ax)
+        ax.set_xscale("log")
         ax.set_yscale("log")
         ax.legend(frameon=False, fontsize=6)
     ax.set_xlabel("bound on MLS")
