@@ -4,7 +4,7 @@ VENV   ?= .venv
 CORES  ?= all
 BIN     = $(VENV)/bin
 
-.PHONY: all test test-fast setup report clean
+.PHONY: all test test-fast lint setup report clean
 
 # Create the virtual environment and install the pinned package (editable) once;
 # re-run when pyproject.toml changes.
@@ -26,6 +26,12 @@ report: setup
 
 test: setup
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+# The gates CI runs before the tests: Python lint, Snakemake formatting, Snakemake's linter.
+lint: setup
+	$(BIN)/ruff check workflow tests
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
 
 # The edit loop: unit tests only (no Snakemake runs, no SLURM, no browser).
 test-fast: setup

@@ -1,7 +1,6 @@
 """The Allen connectivity cache: embedded writer in allensdk's formats, read back through allensdk."""
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 

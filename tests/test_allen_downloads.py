@@ -8,7 +8,6 @@ naming the URL and the file, leaving nothing broken behind.
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest

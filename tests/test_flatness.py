@@ -28,7 +28,7 @@ from neurorepro.flatness.measure import (
     measure_network,
     mse_loss,
 )
-from neurorepro.measures.hessian import dense_hessian, hessian_trace, top_eigen
+from neurorepro.measures.hessian import dense_hessian, hessian_trace
 from neurorepro.measures.jacobian import (
     conv2d_operator_norm_bound,
     input_jacobian,

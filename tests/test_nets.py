@@ -8,7 +8,6 @@ import torch
 from neurorepro.nets import (
     DatasetUnavailable,
     DeepNet,
-    ResNet,
     SGDTrainer,
     build_model,
     load_dataset,

@@ -14,20 +14,20 @@ BO_INPUTS = resources_path("embedded", "brain_observatory_inputs")
 rule allen_brain_observatory_stimuli:
     output:
         stimuli=f"{BO_INPUTS}/natural_scenes.nc",
-    params:
-        n_images=BO["embedded"]["n_images"],
-        image_shape=BO["embedded"]["image_shape"],
-        seed=config["seed"],
     log:
         "logs/mouse_vs_cnn/allen_brain_observatory_stimuli.log",
     benchmark:
         "benchmarks/mouse_vs_cnn/allen_brain_observatory_stimuli.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        ENV
+    params:
+        n_images=BO["embedded"]["n_images"],
+        image_shape=BO["embedded"]["image_shape"],
+        seed=config["seed"],
     script:
         "../scripts/allen_brain_observatory_stimuli.py"
 
@@ -38,20 +38,20 @@ rule allen_brain_observatory_embedded:
         features=f"{BO_INPUTS}/planting_features.nc",
     output:
         cache=directory(resources_path("embedded", "brain_observatory")),
-    params:
-        spec=BO["embedded"],
-        areas=BO["areas"],
-        seed=config["seed"] + 3,
     log:
         "logs/mouse_vs_cnn/allen_brain_observatory_embedded.log",
     benchmark:
         "benchmarks/mouse_vs_cnn/allen_brain_observatory_embedded.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        spec=BO["embedded"],
+        areas=BO["areas"],
+        seed=config["seed"] + 3,
     script:
         "../scripts/allen_brain_observatory_embedded.py"
 
@@ -62,6 +62,16 @@ rule allen_brain_observatory_experiments:
     output:
         experiments="results/mouse_vs_cnn/experiments.tsv",
         plan="results/mouse_vs_cnn/download_plan.json",
+    log:
+        "logs/mouse_vs_cnn/allen_brain_observatory_experiments.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/allen_brain_observatory_experiments.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10 if SOURCE == "embedded" else 1440,
     params:
         manifest=f"{BO_CACHE}/manifest.json",
         source=SOURCE,
@@ -71,15 +81,5 @@ rule allen_brain_observatory_experiments:
         imaging_depths=BO["imaging_depths"],
         max_containers_per_group=BO["max_containers_per_group"],
         skip_epileptiform=BO["skip_epileptiform"],
-    log:
-        "logs/mouse_vs_cnn/allen_brain_observatory_experiments.log",
-    benchmark:
-        "benchmarks/mouse_vs_cnn/allen_brain_observatory_experiments.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10 if SOURCE == "embedded" else 1440,
-    conda:
-        ENV
     script:
         "../scripts/allen_brain_observatory_experiments.py"

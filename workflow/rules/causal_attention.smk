@@ -5,33 +5,43 @@
 
 CAUSAL = section("causal_attention")
 CAUSAL_DIR = "results/causal_attention"
-CAUSAL_KEYS = ["sizes", "probs", "n_seeds", "n_steps", "burn_in", "variant", "strength", "input_mean",
-               "input_std", "frac_excitatory", "threads", "archs", "granger", "model", "claims", "recovery"]
-
-
-def _check_causal_attention(sec: dict) -> None:
-    """Checks the schema cannot express, with the config key named."""
-    missing = [k for k in CAUSAL_KEYS if k not in sec]
-    if missing:
-        raise ValueError(f"config causal_attention (scale {SCALE}) lacks keys {missing}")
-    m = sec["model"]
-    if "keyed" in sec["archs"] and m["d_model"] % m["n_heads"]:
-        raise ValueError(f"config causal_attention.model.d_model ({m['d_model']}) must be divisible by model.n_heads ({m['n_heads']})")
-    if m["train_frac"] + m["val_frac"] >= 1:
-        raise ValueError("config causal_attention.model: train_frac + val_frac must be < 1 (the rest is the test set)")
-    cl = sec["claims"]
-    if not any(n >= cl["large_n"] for n in sec["sizes"]):
-        raise ValueError(f"config causal_attention.claims.large_n ({cl['large_n']}) exceeds every size in causal_attention.sizes {sec['sizes']}")
-    if not any(p >= cl["dense_p"] for p in sec["probs"]):
-        raise ValueError(f"config causal_attention.claims.dense_p ({cl['dense_p']}) exceeds every p in causal_attention.probs {sec['probs']}")
-    if sec["n_steps"] * (1 - m["train_frac"] - m["val_frac"]) < 5 * m["context"]:
-        raise ValueError("config causal_attention.n_steps is too short for a test split of 5 context windows")
+CAUSAL_KEYS = [
+    "sizes",
+    "probs",
+    "n_seeds",
+    "n_steps",
+    "burn_in",
+    "variant",
+    "strength",
+    "input_mean",
+    "input_std",
+    "frac_excitatory",
+    "threads",
+    "archs",
+    "granger",
+    "model",
+    "claims",
+    "recovery",
+]
 
 
 _check_causal_attention(CAUSAL)
 
-CAUSAL_SIM = {k: CAUSAL[k] for k in ["sizes", "probs", "n_seeds", "n_steps", "burn_in", "variant", "strength",
-                                       "input_mean", "input_std", "frac_excitatory"]}
+CAUSAL_SIM = {
+    k: CAUSAL[k]
+    for k in [
+        "sizes",
+        "probs",
+        "n_seeds",
+        "n_steps",
+        "burn_in",
+        "variant",
+        "strength",
+        "input_mean",
+        "input_std",
+        "frac_excitatory",
+    ]
+}
 CAUSAL_ARCHS = list(CAUSAL["archs"])
 CAUSAL_FIGURES = ["auroc", "matrices"]
 CAUSAL_FIGURE_FILES = [f"{CAUSAL_DIR}/figures/{f}.{ext}" for f in CAUSAL_FIGURES for ext in ("pdf", "png")]
@@ -41,20 +51,20 @@ rule causal_attention_simulate:
     """Simulate every network of the grid (vectorised over neurons and networks)."""
     output:
         f"{CAUSAL_DIR}/networks.nc",
-    params:
-        sim=CAUSAL_SIM,
-        seed=config["seed"],
-        scale=SCALE,
     log:
         "logs/causal_attention/simulate.log",
     benchmark:
         "benchmarks/causal_attention/simulate.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000 if SCALE == "demo" else 4000,
         runtime=5 if SCALE == "demo" else 30,
-    conda:
-        ENV
+    params:
+        sim=CAUSAL_SIM,
+        seed=config["seed"],
+        scale=SCALE,
     script:
         "../scripts/causal_attention_simulate.py"
 
@@ -65,20 +75,20 @@ rule causal_attention_granger:
         f"{CAUSAL_DIR}/networks.nc",
     output:
         f"{CAUSAL_DIR}/granger/N{{n}}.nc",
-    wildcard_constraints:
-        n="[0-9]+",
-    params:
-        granger=CAUSAL["granger"],
     log:
         "logs/causal_attention/granger_N{n}.log",
     benchmark:
         "benchmarks/causal_attention/granger_N{n}.tsv"
+    wildcard_constraints:
+        n="[0-9]+",
+    conda:
+        ENV
     threads: CAUSAL["threads"]
     resources:
         mem_mb=2000 if SCALE == "demo" else 8000,
         runtime=10 if SCALE == "demo" else 120,
-    conda:
-        ENV
+    params:
+        granger=CAUSAL["granger"],
     script:
         "../scripts/causal_attention_granger.py"
 
@@ -89,24 +99,24 @@ rule causal_attention_attention:
         f"{CAUSAL_DIR}/networks.nc",
     output:
         f"{CAUSAL_DIR}/attention/{{arch}}/N{{n}}.nc",
-    wildcard_constraints:
-        n="[0-9]+",
-        arch="|".join(CAUSAL_ARCHS),
-    params:
-        model=CAUSAL["model"],
-        seed=config["seed"],
-        device=config["device"],
     log:
         "logs/causal_attention/attention_{arch}_N{n}.log",
     benchmark:
         "benchmarks/causal_attention/attention_{arch}_N{n}.tsv"
+    wildcard_constraints:
+        n="[0-9]+",
+        arch="|".join(CAUSAL_ARCHS),
+    conda:
+        ENV
     threads: CAUSAL["threads"]
     resources:
         mem_mb=2000 if SCALE == "demo" else 4000 if SCALE == "reference" else 16000,
         runtime=20 if SCALE == "demo" else 60 if SCALE == "reference" else 2880,
         gpu=1 if SCALE == "paper" else 0,
-    conda:
-        ENV
+    params:
+        model=CAUSAL["model"],
+        seed=config["seed"],
+        device=config["device"],
     script:
         "../scripts/causal_attention_attention.py"
 
@@ -121,10 +131,28 @@ rule causal_attention_evaluate:
         table=f"{CAUSAL_DIR}/auroc.tsv",
         summary=f"{CAUSAL_DIR}/auroc_summary.tsv",
         auroc_pdf=f"{CAUSAL_DIR}/figures/auroc.pdf",
-        auroc_png=report(f"{CAUSAL_DIR}/figures/auroc.png", caption="../report/causal_attention_auroc.rst", category="causal_attention"),
+        auroc_png=report(
+            f"{CAUSAL_DIR}/figures/auroc.png",
+            caption="../report/causal_attention_auroc.rst",
+            category="causal_attention",
+        ),
         matrices_pdf=f"{CAUSAL_DIR}/figures/matrices.pdf",
-        matrices_png=report(f"{CAUSAL_DIR}/figures/matrices.png", caption="../report/causal_attention_matrices.rst", category="causal_attention"),
+        matrices_png=report(
+            f"{CAUSAL_DIR}/figures/matrices.png",
+            caption="../report/causal_attention_matrices.rst",
+            category="causal_attention",
+        ),
         claims=f"{CAUSAL_DIR}/claims.json",
+    log:
+        "logs/causal_attention/evaluate.log",
+    benchmark:
+        "benchmarks/causal_attention/evaluate.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000 if SCALE == "demo" else 4000,
+        runtime=5 if SCALE == "demo" else 15,
     params:
         claims=CAUSAL["claims"],
         recovery=CAUSAL["recovery"],
@@ -134,16 +162,6 @@ rule causal_attention_evaluate:
         seed=config["seed"],
         scale=SCALE,
         source=SOURCE,
-    log:
-        "logs/causal_attention/evaluate.log",
-    benchmark:
-        "benchmarks/causal_attention/evaluate.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000 if SCALE == "demo" else 4000,
-        runtime=5 if SCALE == "demo" else 15,
-    conda:
-        ENV
     script:
         "../scripts/causal_attention_evaluate.py"
 

@@ -1,10 +1,6 @@
 # Gathers every paper's claims.json into results/claims.tsv.
 
 
-def _claims_files(wildcards):
-    return [f"results/{t}/claims.json" for t in sorted(TARGET_OUTPUTS) if f"results/{t}/claims.json" in TARGET_OUTPUTS[t]]
-
-
 rule claims_table:
     input:
         _claims_files,
@@ -12,11 +8,11 @@ rule claims_table:
         report("results/claims.tsv", caption="../report/claims.rst", category="0. Claims"),
     log:
         "logs/claims_table.log",
+    conda:
+        ENV
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        ENV
     script:
         "../scripts/claims_table.py"
 
@@ -29,11 +25,11 @@ rule claims_figure:
         png=report("results/claims_findings.png", caption="../report/claims_findings.rst", category="0. Claims"),
     log:
         "logs/claims_figure.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        ENV
     script:
         "../scripts/claims_figure.py"

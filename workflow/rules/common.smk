@@ -1,9 +1,10 @@
-# Shared by every rule file: config validation, scale selection, target registry.
+# Shared by every rule file (config validation, scale selection, target registry) and the
+# helper functions of each paper's rule file, grouped by paper below (Snakemake's linter
+# wants functions and rules in separate files).
 import copy
 from pathlib import Path
 
 from snakemake.utils import update_config, validate
-
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -47,4 +48,359 @@ def all_outputs() -> list[str]:
         "results/claims_findings.png",
         "results/provenance.json",
         "results/report/front_page.rst",
+    ]
+
+
+# -- allen_connectivity.smk ----------------------------------------------------
+
+
+def _user_cache() -> str | None:
+    """The folder of a user's own Allen cache (config connectivity.cache_manifest), checked."""
+    manifest = CONN.get("cache_manifest")
+    if not manifest:
+        return None
+    path = Path(manifest).expanduser()
+    if SOURCE != "allen":
+        raise ValueError(
+            f"connectivity.cache_manifest ({manifest}) names an existing Allen cache; "
+            f"it needs source: allen (source is {SOURCE!r})"
+        )
+    if path.name != "mouse_connectivity_manifest.json" or not path.is_file():
+        raise ValueError(
+            f"connectivity.cache_manifest: {path} is not an existing mouse_connectivity_manifest.json "
+            "(give the manifest file of a MouseConnectivityCache folder)"
+        )
+    return str(path.parent.resolve())
+
+
+def _selection_params():
+    keys = (
+        "source_areas",
+        "target_areas",
+        "hemisphere",
+        "min_injection_fraction_in_source",
+        "max_injection_volume_mm3",
+        "injection_site_min_fraction",
+        "data_mask_threshold",
+        "min_data_coverage",
+        "cre",
+        "contralateral",
+    )
+    return {k: CONN[k] for k in keys if k in CONN}
+
+
+# -- rich_lazy.smk -------------------------------------------------------------
+
+
+def _check_rich_lazy(sec: dict) -> None:
+    """Keys the merged `rich_lazy` section needs, and the checks the schema cannot express."""
+    need = [
+        "tasks",
+        "n_hidden",
+        "ranks",
+        "aligned_rank",
+        "gain",
+        "alpha",
+        "dt",
+        "sigma",
+        "cxt_explicit_context",
+        "learning_rate",
+        "momentum",
+        "n_iter",
+        "batch_size",
+        "n_seeds",
+        "probe_trials",
+        "ntk_trials",
+        "log_every",
+        "connectivity",
+        "theory",
+    ]
+    missing = [k for k in need if k not in sec]
+    if missing:
+        raise ValueError(f"config rich_lazy (scale {SCALE}) lacks keys {missing}")
+    if max(sec["ranks"]) > sec["n_hidden"]:
+        raise ValueError(f"config rich_lazy.ranks {sec['ranks']} exceed rich_lazy.n_hidden={sec['n_hidden']}")
+    if sec["aligned_rank"] not in sec["ranks"]:
+        raise ValueError(f"config rich_lazy.aligned_rank={sec['aligned_rank']} must be one of rich_lazy.ranks")
+    if sec["aligned_rank"] > 2:
+        raise ValueError(
+            f"config rich_lazy.aligned_rank={sec['aligned_rank']}: the task statistic of a two-choice "
+            "task has rank <= 2"
+        )
+    if sec.get("warm_start_rank") is not None and sec["warm_start_rank"] not in sec["ranks"]:
+        raise ValueError(f"config rich_lazy.warm_start_rank={sec['warm_start_rank']} must be one of rich_lazy.ranks")
+    th = sec["theory"]
+    lacks = [k for k in ("d", "h", "ranks", "gain", "n_seeds", "n_samples", "lr", "max_steps", "tol") if k not in th]
+    if lacks:
+        raise ValueError(f"config rich_lazy.theory (scale {SCALE}) lacks keys {lacks}")
+    if max(th["ranks"]) > min(th["d"], th["h"]):
+        raise ValueError(f"config rich_lazy.theory.ranks {th['ranks']} exceed min(theory.d, theory.h)")
+    if sec["ntk_trials"] > sec["probe_trials"]:
+        raise ValueError("config rich_lazy.ntk_trials must not exceed rich_lazy.probe_trials")
+    for k in ("sign", "selection", "inhibitory_fraction", "ei_balance"):
+        if k not in sec["connectivity"]:
+            raise ValueError(f"config rich_lazy.connectivity lacks key {k!r}")
+
+
+# -- sampling.smk --------------------------------------------------------------
+
+
+def _check_sampling(sec: dict) -> None:
+    """Keys the merged `sampling` section needs, and the checks the schema cannot express."""
+    need = [
+        "activation",
+        "n_hidden",
+        "sigma_max",
+        "sigma_min",
+        "n_stages",
+        "n_iter",
+        "batch_size",
+        "lr",
+        "n_train",
+        "n_reference",
+        "n_chains",
+        "n_steps",
+        "dt",
+        "record_every",
+        "init_std",
+        "bimodal_means",
+        "bimodal_stds",
+        "laplace_rhos",
+        "skew",
+        "accel_init",
+        "accel_init_std",
+        "accel_threshold_frac",
+        "digits_dataset",
+        "digits_pca_dim",
+        "digits_n_hidden",
+        "digits_n_iter",
+        "digits_n_show",
+        "sweep_sizes",
+        "sweep_task",
+        "sweep_seeds",
+        "threads",
+        "weight_decay",
+        "amsgrad",
+        "lr_schedule",
+        "restart_per_stage",
+        "loss_weighting",
+        "n_seeds",
+        "n_energy",
+        "digits_whiten",
+        "digits_heldout_frac",
+        "digits_n_seeds",
+    ]
+    missing = [k for k in need if k not in sec]
+    if missing:
+        raise ValueError(f"config sampling (scale {SCALE}) lacks keys {missing}")
+    if sec["sigma_min"] > sec["sigma_max"]:
+        raise ValueError(f"config sampling.sigma_min={sec['sigma_min']} exceeds sampling.sigma_max={sec['sigma_max']}")
+    k = len(sec["bimodal_means"])
+    for key in ("bimodal_stds", "bimodal_weights"):
+        if sec.get(key) is not None and len(sec[key]) != k:
+            raise ValueError(f"config sampling.{key} needs {k} entries (one per sampling.bimodal_means)")
+    k = len(sec["laplace_rhos"])
+    for key in ("laplace_means",):
+        if sec.get(key) is not None and len(sec[key]) != k:
+            raise ValueError(f"config sampling.{key} needs {k} entries (one per sampling.laplace_rhos)")
+
+
+def _sampling_train(cfg):
+    """DSM/Langevin settings every rule passes to neurorepro.sampling.experiment.TrainSettings."""
+    keys = [
+        "activation",
+        "sigma_max",
+        "sigma_min",
+        "n_stages",
+        "n_iter",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "amsgrad",
+        "lr_schedule",
+        "restart_per_stage",
+        "loss_weighting",
+        "n_chains",
+        "n_steps",
+        "dt",
+        "record_every",
+        "init_std",
+    ]
+    return {k: cfg[k] for k in keys}
+
+
+def _sampling_target(cfg):
+    keys = [
+        "bimodal_means",
+        "bimodal_stds",
+        "bimodal_weights",
+        "laplace_rhos",
+        "laplace_means",
+        "laplace_scale",
+        "laplace_kind",
+    ]
+    return {k: cfg.get(k) for k in keys}
+
+
+def _sampling_figure_inputs(wc):
+    if wc.fig == "size":
+        return {"data": "results/sampling/size_sweep.tsv"}
+    if wc.fig == "theory":
+        return {"data": "results/sampling/bimodal/samples.nc", "metrics": "results/sampling/bimodal/metrics.tsv"}
+    return {"data": f"results/sampling/{wc.fig}/samples.nc", "metrics": f"results/sampling/{wc.fig}/metrics.tsv"}
+
+
+# -- dimensionality.smk --------------------------------------------------------
+
+
+def _dim_train_params(net: str, lr=None, batch_size=None, momentum=None, epochs=None, snapshot_epochs=None) -> dict:
+    spec = dict(DIM["networks"][net])
+    return {
+        "dataset": spec.pop("dataset"),
+        "kind": spec.pop("kind"),
+        "model_kwargs": spec,
+        "n_train": DIM["n_train"],
+        "n_test": DIM["n_test"],
+        "n_probe": DIM["n_probe"],
+        "probe_max_features": DIM["probe_max_features"],
+        "lr": DIM["lr"] if lr is None else float(lr),
+        "batch_size": DIM["batch_size"] if batch_size is None else int(batch_size),
+        "momentum": DIM["momentum"] if momentum is None else momentum,
+        "weight_decay": DIM["weight_decay"],
+        "epochs": DIM["epochs"] if epochs is None else epochs,
+        "snapshot_epochs": DIM["snapshot_epochs"] if snapshot_epochs is None else snapshot_epochs,
+    }
+
+
+# -- credit_assignment.smk -----------------------------------------------------
+
+
+def _check_credit_assignment(sec: dict) -> None:
+    """Checks the schema cannot express, with the config key named."""
+    missing = [k for k in ["tasks", "rules", "n_seeds", "threads", "gap", *CA_TRAINER_KEYS] if k not in sec]
+    if missing:
+        raise ValueError(f"config credit_assignment (scale {SCALE}) lacks keys {missing}")
+    if "bptt" not in sec["rules"]:
+        raise ValueError("config credit_assignment.rules must include 'bptt' (the reference the claims compare with)")
+    if len(sec["rules"]) < 2:
+        raise ValueError("config credit_assignment.rules needs 'bptt' and at least one approximate rule")
+    if sec["n_seeds"] < 2:
+        raise ValueError("config credit_assignment.n_seeds must be >= 2 (the claims compare spreads over seeds)")
+    for task in sec["tasks"]:
+        if task not in sec:
+            raise ValueError(
+                f"config credit_assignment.tasks names '{task}' but credit_assignment.{task} (its settings) is missing"
+            )
+    for i, rem in enumerate(sec.get("remedies") or []):
+        bad = [r for r in rem["rules"] if r not in sec["rules"]]
+        if bad:
+            raise ValueError(
+                f"config credit_assignment.remedies[{i}].rules names {bad}, not in credit_assignment.rules"
+            )
+
+
+def _ca_task(wildcards) -> dict:
+    opts = {k: v for k, v in CA[wildcards.task].items() if k not in CA_TASK_OVERRIDES}
+    if wildcards.task == "digits":
+        opts["root"] = resources_path("datasets")
+    return opts
+
+
+def _ca_trainer(wildcards) -> dict:
+    kw = {k: CA[k] for k in CA_TRAINER_KEYS}
+    kw.update({k: CA[wildcards.task][k] for k in CA_TASK_OVERRIDES if k in CA[wildcards.task]})
+    return kw
+
+
+# -- causal_attention.smk ------------------------------------------------------
+
+
+def _check_causal_attention(sec: dict) -> None:
+    """Checks the schema cannot express, with the config key named."""
+    missing = [k for k in CAUSAL_KEYS if k not in sec]
+    if missing:
+        raise ValueError(f"config causal_attention (scale {SCALE}) lacks keys {missing}")
+    m = sec["model"]
+    if "keyed" in sec["archs"] and m["d_model"] % m["n_heads"]:
+        raise ValueError(
+            f"config causal_attention.model.d_model ({m['d_model']}) must be divisible by model.n_heads ({m['n_heads']})"
+        )
+    if m["train_frac"] + m["val_frac"] >= 1:
+        raise ValueError("config causal_attention.model: train_frac + val_frac must be < 1 (the rest is the test set)")
+    cl = sec["claims"]
+    if not any(n >= cl["large_n"] for n in sec["sizes"]):
+        raise ValueError(
+            f"config causal_attention.claims.large_n ({cl['large_n']}) exceeds every size in causal_attention.sizes {sec['sizes']}"
+        )
+    if not any(p >= cl["dense_p"] for p in sec["probs"]):
+        raise ValueError(
+            f"config causal_attention.claims.dense_p ({cl['dense_p']}) exceeds every p in causal_attention.probs {sec['probs']}"
+        )
+    if sec["n_steps"] * (1 - m["train_frac"] - m["val_frac"]) < 5 * m["context"]:
+        raise ValueError("config causal_attention.n_steps is too short for a test split of 5 context windows")
+
+
+# -- flatness.smk --------------------------------------------------------------
+
+
+def _flat_experiments(sec):
+    base = {k: v for k, v in sec.items() if k != "experiments"}
+    out = {}
+    for name, over in sec["experiments"].items():
+        if over is None:  # `name: null` removes an experiment (e.g. from the paper block)
+            continue
+        e = copy.deepcopy(base)
+        update_config(e, copy.deepcopy(over))
+        out[name] = e
+    if not out:
+        raise ValueError("config flatness.experiments: every experiment is null; keep at least one")
+    return out
+
+
+def _flat_hparams(e):
+    if e.get("hparams"):
+        return [(float(lr), int(bs)) for lr, bs in e["hparams"]]
+    return [(float(lr), int(bs)) for lr in e["lrs"] for bs in e["batch_sizes"]]
+
+
+def _flat_model(e):
+    if e["arch"] == "vgg":
+        return {"model_kind": "vgg", "model_kwargs": {**e["vgg"], "activation": e["activation"]}}
+    return {"model_kind": "deepnet", "model_kwargs": {"widths": e["widths"], "activation": e["activation"]}}
+
+
+# -- connectivity.smk ----------------------------------------------------------
+
+
+def _connectivity_model() -> dict:
+    """The `connectivity: model:` block with the current scale's `model:` merged in key by key
+    (section() merges blocks shallowly, which would drop the keys a scale does not repeat)."""
+    sec = config.get("connectivity", {}) or {}
+    model = copy.deepcopy(sec.get("model", {}) or {})
+    over = (sec.get(SCALE) or {}).get("model") or {}
+    for key, val in over.items():
+        if isinstance(val, dict) and isinstance(model.get(key), dict):
+            model[key] = {**model[key], **val}
+        else:
+            model[key] = copy.deepcopy(val)
+    return model
+
+
+def _conn_figs(*names):
+    """Figure outputs {name}_{pdf,png}; the PNG goes into the Snakemake report with its caption."""
+    out = {}
+    for n in names:
+        out[f"{n}_pdf"] = CONN_FIG.format(name=n, ext="pdf")
+        out[f"{n}_png"] = report(
+            CONN_FIG.format(name=n, ext="png"), caption=f"../report/connectivity_{n}.rst", category="connectivity"
+        )
+    return out
+
+
+# -- claims.smk ----------------------------------------------------------------
+
+
+def _claims_files(wildcards):
+    return [
+        f"results/{t}/claims.json" for t in sorted(TARGET_OUTPUTS) if f"results/{t}/claims.json" in TARGET_OUTPUTS[t]
     ]

@@ -2,20 +2,6 @@
 # voxel-scale connectivity. Starts from results/connectivity/data.nc (rule connectivity_data).
 
 
-def _connectivity_model() -> dict:
-    """The `connectivity: model:` block with the current scale's `model:` merged in key by key
-    (section() merges blocks shallowly, which would drop the keys a scale does not repeat)."""
-    sec = config.get("connectivity", {}) or {}
-    model = copy.deepcopy(sec.get("model", {}) or {})
-    over = ((sec.get(SCALE) or {}).get("model") or {})
-    for key, val in over.items():
-        if isinstance(val, dict) and isinstance(model.get(key), dict):
-            model[key] = {**model[key], **val}
-        else:
-            model[key] = copy.deepcopy(val)
-    return model
-
-
 CONN_MODEL = _connectivity_model()
 # Demo and reference problems are small: one thread is faster than two on a shared 2-core machine
 # (torch's OpenMP threads spin on tiny matrices); paper scale uses what it is given.
@@ -25,37 +11,27 @@ CONN_BIG = SCALE != "demo"
 CONN_FIG = "results/connectivity/figures/{name}.{ext}"
 
 
-def _conn_figs(*names):
-    """Figure outputs {name}_{pdf,png}; the PNG goes into the Snakemake report with its caption."""
-    out = {}
-    for n in names:
-        out[f"{n}_pdf"] = CONN_FIG.format(name=n, ext="pdf")
-        out[f"{n}_png"] = report(CONN_FIG.format(name=n, ext="png"), caption=f"../report/connectivity_{n}.rst",
-                                 category="connectivity")
-    return out
-
-
 rule connectivity_synthetic_1d:
     output:
-        table="results/connectivity/synthetic_1d.tsv",
         **_conn_figs("synthetic_1d", "synthetic_1d_draws"),
+        table="results/connectivity/synthetic_1d.tsv",
+    log:
+        "logs/connectivity/connectivity_synthetic_1d.log",
+    benchmark:
+        "benchmarks/connectivity/connectivity_synthetic_1d.tsv"
+    conda:
+        ENV
+    threads: CONN_THREADS
+    resources:
+        mem_mb=1500,
+        runtime=60 if CONN_BIG else 20,
+        gpu=0,
     params:
         spec=CONN_MODEL.get("synthetic_1d", {}),
         dtype=CONN_MODEL.get("dtype", "float64"),
         lowrank_max_iter=CONN_MODEL.get("lowrank_max_iter", 500),
         seed=config["seed"],
         device=config["device"],
-    log:
-        "logs/connectivity/connectivity_synthetic_1d.log",
-    benchmark:
-        "benchmarks/connectivity/connectivity_synthetic_1d.tsv"
-    threads: CONN_THREADS
-    resources:
-        mem_mb=1500,
-        runtime=60 if CONN_BIG else 20,
-        gpu=0,
-    conda:
-        ENV
     script:
         "../scripts/connectivity_synthetic_1d.py"
 
@@ -64,26 +40,26 @@ rule connectivity_cv:
     input:
         data="results/connectivity/data.nc",
     output:
+        **_conn_figs("table1"),
         table="results/connectivity/table1.tsv",
         folds="results/connectivity/cv_folds.tsv",
         lambda_cv="results/connectivity/lambda_cv.tsv",
-        **_conn_figs("table1"),
-    params:
-        model=CONN_MODEL,
-        seed=config["seed"],
-        device=config["device"],
-        memory_limit_gb=config["memory_limit_gb"],
     log:
         "logs/connectivity/connectivity_cv.log",
     benchmark:
         "benchmarks/connectivity/connectivity_cv.tsv"
+    conda:
+        ENV
     threads: CONN_THREADS
     resources:
         mem_mb=24000 if SCALE == "paper" else 4000,
         runtime=600 if SCALE == "paper" else 60,
         gpu=0,
-    conda:
-        ENV
+    params:
+        model=CONN_MODEL,
+        seed=config["seed"],
+        device=config["device"],
+        memory_limit_gb=config["memory_limit_gb"],
     script:
         "../scripts/connectivity_cv.py"
 
@@ -96,22 +72,22 @@ rule connectivity_fit:
         W="results/connectivity/W.nc",
         W_lowrank="results/connectivity/W_lowrank.nc",
         recovery="results/connectivity/recovery.tsv",
-    params:
-        model=CONN_MODEL,
-        seed=config["seed"],
-        device=config["device"],
-        memory_limit_gb=config["memory_limit_gb"],
     log:
         "logs/connectivity/connectivity_fit.log",
     benchmark:
         "benchmarks/connectivity/connectivity_fit.tsv"
+    conda:
+        ENV
     threads: CONN_THREADS
     resources:
         mem_mb=24000 if SCALE == "paper" else 4000,
         runtime=600 if SCALE == "paper" else 60,
         gpu=0,
-    conda:
-        ENV
+    params:
+        model=CONN_MODEL,
+        seed=config["seed"],
+        device=config["device"],
+        memory_limit_gb=config["memory_limit_gb"],
     script:
         "../scripts/connectivity_fit.py"
 
@@ -123,22 +99,22 @@ rule connectivity_fit_contra:
         W_contra="results/connectivity/W_contra.nc",
         lambda_cv="results/connectivity/contra_lambda_cv.tsv",
         recovery="results/connectivity/contra_recovery.tsv",
-    params:
-        model=CONN_MODEL,
-        seed=config["seed"],
-        device=config["device"],
-        memory_limit_gb=config["memory_limit_gb"],
     log:
         "logs/connectivity/connectivity_fit_contra.log",
     benchmark:
         "benchmarks/connectivity/connectivity_fit_contra.tsv"
+    conda:
+        ENV
     threads: CONN_THREADS
     resources:
         mem_mb=24000 if SCALE == "paper" else 4000,
         runtime=600 if SCALE == "paper" else 60,
         gpu=0,
-    conda:
-        ENV
+    params:
+        model=CONN_MODEL,
+        seed=config["seed"],
+        device=config["device"],
+        memory_limit_gb=config["memory_limit_gb"],
     script:
         "../scripts/connectivity_fit_contra.py"
 
@@ -150,22 +126,22 @@ rule connectivity_figures:
         W_lowrank="results/connectivity/W_lowrank.nc",
         recovery="results/connectivity/recovery.tsv",
     output:
-        spectrum="results/connectivity/spectrum.tsv",
         **_conn_figs("recovery", "maps", "spectrum"),
-    params:
-        map_area=CONN_MODEL.get("map_area", "VISp"),
-        n_map_sources=CONN_MODEL.get("n_map_sources", 3),
-        rank=CONN_MODEL.get("rank", 20),
+        spectrum="results/connectivity/spectrum.tsv",
     log:
         "logs/connectivity/connectivity_figures.log",
     benchmark:
         "benchmarks/connectivity/connectivity_figures.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        map_area=CONN_MODEL.get("map_area", "VISp"),
+        n_map_sources=CONN_MODEL.get("n_map_sources", 3),
+        rank=CONN_MODEL.get("rank", 20),
     script:
         "../scripts/connectivity_figures.py"
 
@@ -179,22 +155,22 @@ rule connectivity_claims:
         contra_recovery="results/connectivity/contra_recovery.tsv",
     output:
         claims="results/connectivity/claims.json",
+    log:
+        "logs/connectivity/connectivity_claims.log",
+    benchmark:
+        "benchmarks/connectivity/connectivity_claims.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
     params:
         rank=CONN_MODEL.get("rank", 20),
         tolerances=CONN_MODEL.get("tolerances", {}),
         scale=SCALE,
         source=SOURCE,
         seed=config["seed"],
-    log:
-        "logs/connectivity/connectivity_claims.log",
-    benchmark:
-        "benchmarks/connectivity/connectivity_claims.tsv"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    conda:
-        ENV
     script:
         "../scripts/connectivity_claims.py"
 
@@ -209,8 +185,11 @@ register_target(
         "results/connectivity/table1.tsv",
         "results/connectivity/spectrum.tsv",
     ]
-    + [CONN_FIG.format(name=n, ext=e) for n in ("synthetic_1d", "synthetic_1d_draws", "table1", "recovery", "maps",
-                                                "spectrum") for e in ("pdf", "png")],
+    + [
+        CONN_FIG.format(name=n, ext=e)
+        for n in ("synthetic_1d", "synthetic_1d_draws", "table1", "recovery", "maps", "spectrum")
+        for e in ("pdf", "png")
+    ],
 )
 
 

@@ -25,26 +25,9 @@ wildcard_constraints:
     dim_bs=r"[0-9]+",
 
 
-def _dim_train_params(net: str, lr=None, batch_size=None, momentum=None, epochs=None, snapshot_epochs=None) -> dict:
-    spec = dict(DIM["networks"][net])
-    return {
-        "dataset": spec.pop("dataset"),
-        "kind": spec.pop("kind"),
-        "model_kwargs": spec,
-        "n_train": DIM["n_train"],
-        "n_test": DIM["n_test"],
-        "n_probe": DIM["n_probe"],
-        "probe_max_features": DIM["probe_max_features"],
-        "lr": DIM["lr"] if lr is None else float(lr),
-        "batch_size": DIM["batch_size"] if batch_size is None else int(batch_size),
-        "momentum": DIM["momentum"] if momentum is None else momentum,
-        "weight_decay": DIM["weight_decay"],
-        "epochs": DIM["epochs"] if epochs is None else epochs,
-        "snapshot_epochs": DIM["snapshot_epochs"] if snapshot_epochs is None else snapshot_epochs,
-    }
-
-
-DIM_MEASURE_PARAMS = {k: DIM[k] for k in ("measures", "pca_variance", "twonn_discard", "mle_k", "local_k", "local_anchors")}
+DIM_MEASURE_PARAMS = {
+    k: DIM[k] for k in ("measures", "pca_variance", "twonn_discard", "mle_k", "local_k", "local_anchors")
+}
 
 
 rule dimensionality_train:
@@ -52,22 +35,22 @@ rule dimensionality_train:
         activations=f"{DIM_DIR}/{{dim_net}}/seed{{dim_seed}}/activations.nc",
         history=f"{DIM_DIR}/{{dim_net}}/seed{{dim_seed}}/history.tsv",
         snapshots=f"{DIM_DIR}/{{dim_net}}/seed{{dim_seed}}/snapshots.pt",
-    params:
-        train=lambda wc: _dim_train_params(wc.dim_net),
-        data_root=resources_path("datasets"),
-        seed=lambda wc: int(wc.dim_seed),
-        device=config["device"],
     log:
         "logs/dimensionality/dimensionality_train_{dim_net}_seed{dim_seed}.log",
     benchmark:
         "benchmarks/dimensionality/dimensionality_train_{dim_net}_seed{dim_seed}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=16000 if SCALE == "paper" else (4000 if DIM_BIG else 3000),
         runtime=720 if SCALE == "paper" else (120 if DIM_BIG else 30),
         gpu=1 if SCALE == "paper" else 0,
-    conda:
-        ENV
+    params:
+        train=lambda wc: _dim_train_params(wc.dim_net),
+        data_root=resources_path("datasets"),
+        seed=lambda wc: int(wc.dim_seed),
+        device=config["device"],
     script:
         "../scripts/dimensionality_train.py"
 
@@ -77,20 +60,20 @@ rule dimensionality_measure:
         activations=f"{DIM_DIR}/{{dim_net}}/seed{{dim_seed}}/activations.nc",
     output:
         dims=f"{DIM_DIR}/{{dim_net}}/seed{{dim_seed}}/dimensions.tsv",
-    params:
-        measure=DIM_MEASURE_PARAMS,
-        all_layers_at=DIM["all_layers_at"],
-        seed=lambda wc: int(wc.dim_seed),
     log:
         "logs/dimensionality/dimensionality_measure_{dim_net}_seed{dim_seed}.log",
     benchmark:
         "benchmarks/dimensionality/dimensionality_measure_{dim_net}_seed{dim_seed}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=16000 if SCALE == "paper" else (4000 if DIM_BIG else 3000),
         runtime=240 if SCALE == "paper" else (60 if DIM_BIG else 30),
-    conda:
-        ENV
+    params:
+        measure=DIM_MEASURE_PARAMS,
+        all_layers_at=DIM["all_layers_at"],
+        seed=lambda wc: int(wc.dim_seed),
     script:
         "../scripts/dimensionality_measure.py"
 
@@ -98,27 +81,31 @@ rule dimensionality_measure:
 rule dimensionality_sweep_point:
     output:
         f"{DIM_DIR}/sweep/lr{{dim_lr}}_bs{{dim_bs}}.tsv",
+    log:
+        "logs/dimensionality/dimensionality_sweep_lr{dim_lr}_bs{dim_bs}.log",
+    benchmark:
+        "benchmarks/dimensionality/dimensionality_sweep_lr{dim_lr}_bs{dim_bs}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=16000 if SCALE == "paper" else (4000 if DIM_BIG else 3000),
+        runtime=720 if SCALE == "paper" else (120 if DIM_BIG else 20),
+        gpu=1 if SCALE == "paper" else 0,
     params:
         train=lambda wc: _dim_train_params(
-            DIM["sgd_sweep"]["network"], lr=wc.dim_lr, batch_size=wc.dim_bs, momentum=DIM["sgd_sweep"]["momentum"],
-            epochs=DIM["sgd_sweep"]["epochs"], snapshot_epochs=[DIM["sgd_sweep"]["epochs"]],
+            DIM["sgd_sweep"]["network"],
+            lr=wc.dim_lr,
+            batch_size=wc.dim_bs,
+            momentum=DIM["sgd_sweep"]["momentum"],
+            epochs=DIM["sgd_sweep"]["epochs"],
+            snapshot_epochs=[DIM["sgd_sweep"]["epochs"]],
         ),
         network=DIM["sgd_sweep"]["network"],
         measure=DIM_MEASURE_PARAMS,
         data_root=resources_path("datasets"),
         seeds=DIM_SWEEP_SEEDS,
         device=config["device"],
-    log:
-        "logs/dimensionality/dimensionality_sweep_lr{dim_lr}_bs{dim_bs}.log",
-    benchmark:
-        "benchmarks/dimensionality/dimensionality_sweep_lr{dim_lr}_bs{dim_bs}.tsv"
-    threads: 1
-    resources:
-        mem_mb=16000 if SCALE == "paper" else (4000 if DIM_BIG else 3000),
-        runtime=720 if SCALE == "paper" else (120 if DIM_BIG else 20),
-        gpu=1 if SCALE == "paper" else 0,
-    conda:
-        ENV
     script:
         "../scripts/dimensionality_sweep_point.py"
 
@@ -132,12 +119,12 @@ rule dimensionality_sweep:
         "logs/dimensionality/dimensionality_sweep.log",
     benchmark:
         "benchmarks/dimensionality/dimensionality_sweep.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        ENV
     script:
         "../scripts/dimensionality_sweep.py"
 
@@ -150,8 +137,24 @@ rule dimensionality_figures:
     output:
         table=f"{DIM_DIR}/dimensions.tsv",
         pdf=[f"{DIM_DIR}/figures/{name}.pdf" for name in DIM_FIGS],
-        png=[report(f"{DIM_DIR}/figures/{name}.png", caption=f"../report/dimensionality_{name}.rst",
-                    category="dimensionality") for name in DIM_FIGS],
+        png=[
+            report(
+                f"{DIM_DIR}/figures/{name}.png",
+                caption=f"../report/dimensionality_{name}.rst",
+                category="dimensionality",
+            )
+            for name in DIM_FIGS
+        ],
+    log:
+        "logs/dimensionality/dimensionality_figures.log",
+    benchmark:
+        "benchmarks/dimensionality/dimensionality_figures.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         runs=DIM_RUNS,
         networks=DIM_NETS,
@@ -159,16 +162,6 @@ rule dimensionality_figures:
         measures=DIM["measures"],
         linear_measure=DIM["linear_measure"],
         intrinsic_measure=DIM["intrinsic_measure"],
-    log:
-        "logs/dimensionality/dimensionality_figures.log",
-    benchmark:
-        "benchmarks/dimensionality/dimensionality_figures.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        ENV
     script:
         "../scripts/dimensionality_figures.py"
 
@@ -180,6 +173,16 @@ rule dimensionality_claims:
     output:
         claims=f"{DIM_DIR}/claims.json",
         projection=f"{DIM_DIR}/projection_check.tsv",
+    log:
+        "logs/dimensionality/dimensionality_claims.log",
+    benchmark:
+        "benchmarks/dimensionality/dimensionality_claims.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30 if DIM_BIG else 5,
     params:
         runs=DIM_RUNS,
         networks=DIM_NETS,
@@ -192,23 +195,18 @@ rule dimensionality_claims:
         seed=config["seed"],
         scale=SCALE,
         source=SOURCE,
-    log:
-        "logs/dimensionality/dimensionality_claims.log",
-    benchmark:
-        "benchmarks/dimensionality/dimensionality_claims.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30 if DIM_BIG else 5,
-    conda:
-        ENV
     script:
         "../scripts/dimensionality_claims.py"
 
 
 register_target(
     "dimensionality",
-    [f"{DIM_DIR}/claims.json", f"{DIM_DIR}/dimensions.tsv", f"{DIM_DIR}/sgd_sweep.tsv", f"{DIM_DIR}/projection_check.tsv"]
+    [
+        f"{DIM_DIR}/claims.json",
+        f"{DIM_DIR}/dimensions.tsv",
+        f"{DIM_DIR}/sgd_sweep.tsv",
+        f"{DIM_DIR}/projection_check.tsv",
+    ]
     + [f"{DIM_DIR}/figures/{name}.{ext}" for name in DIM_FIGS for ext in ("pdf", "png")],
 )
 

@@ -12,26 +12,6 @@ FLAT = section("flatness")
 FLAT_DIR = "results/flatness"
 
 
-def _flat_experiments(sec):
-    base = {k: v for k, v in sec.items() if k != "experiments"}
-    out = {}
-    for name, over in sec["experiments"].items():
-        if over is None:  # `name: null` removes an experiment (e.g. from the paper block)
-            continue
-        e = copy.deepcopy(base)
-        update_config(e, copy.deepcopy(over))
-        out[name] = e
-    if not out:
-        raise ValueError("config flatness.experiments: every experiment is null; keep at least one")
-    return out
-
-
-def _flat_hparams(e):
-    if e.get("hparams"):
-        return [(float(lr), int(bs)) for lr, bs in e["hparams"]]
-    return [(float(lr), int(bs)) for lr in e["lrs"] for bs in e["batch_sizes"]]
-
-
 FLAT_EXPS = _flat_experiments(FLAT)
 FLAT_RUNS = [
     f"{FLAT_DIR}/runs/{exp}/lr{lr:g}_bs{bs}_seed{s}.tsv"
@@ -40,27 +20,40 @@ FLAT_RUNS = [
     for s in range(e["n_seeds"])
 ]
 FLAT_FIGS = ["over_training", "correlations"]
-FLAT_MEASURE_KEYS = ("hessian_iters", "hessian_tol", "hessian_method", "trace_samples", "volume_k", "chunk_size", "dtype")
+FLAT_MEASURE_KEYS = (
+    "hessian_iters",
+    "hessian_tol",
+    "hessian_method",
+    "trace_samples",
+    "volume_k",
+    "chunk_size",
+    "dtype",
+)
 FLAT_LATE = {
     exp: {"late_loss_frac": e["late_loss_frac"], "min_late_points": e["min_late_points"]}
     for exp, e in FLAT_EXPS.items()
 }
 
 
-def _flat_model(e):
-    if e["arch"] == "vgg":
-        return {"model_kind": "vgg", "model_kwargs": {**e["vgg"], "activation": e["activation"]}}
-    return {"model_kind": "deepnet", "model_kwargs": {"widths": e["widths"], "activation": e["activation"]}}
-
-
 rule flatness_run:
+    output:
+        f"{FLAT_DIR}/runs/{{exp}}/lr{{lr}}_bs{{bs}}_seed{{seed}}.tsv",
+    log:
+        "logs/flatness/flatness_run_{exp}_lr{lr}_bs{bs}_seed{seed}.log",
+    benchmark:
+        "benchmarks/flatness/flatness_run_{exp}_lr{lr}_bs{bs}_seed{seed}.tsv"
     wildcard_constraints:
         exp=r"[A-Za-z][A-Za-z0-9_]*",
         lr=r"[0-9.eE+-]+",
         bs=r"[0-9]+",
         seed=r"[0-9]+",
-    output:
-        f"{FLAT_DIR}/runs/{{exp}}/lr{{lr}}_bs{{bs}}_seed{{seed}}.tsv",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000 if SCALE == "demo" else (4000 if SCALE == "reference" else 16000),
+        runtime=20 if SCALE == "demo" else (60 if SCALE == "reference" else 2880),
+        gpu=1 if SCALE == "paper" else 0,
     params:
         data=lambda wc: {
             k: FLAT_EXPS[wc.exp][k] for k in ("dataset", "classes", "n_train", "n_test", "standardize", "resize")
@@ -73,17 +66,6 @@ rule flatness_run:
         measure=lambda wc: {k: FLAT_EXPS[wc.exp][k] for k in FLAT_MEASURE_KEYS},
         base_seed=config["seed"],
         device=config["device"],
-    log:
-        "logs/flatness/flatness_run_{exp}_lr{lr}_bs{bs}_seed{seed}.log",
-    benchmark:
-        "benchmarks/flatness/flatness_run_{exp}_lr{lr}_bs{bs}_seed{seed}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000 if SCALE == "demo" else (4000 if SCALE == "reference" else 16000),
-        runtime=20 if SCALE == "demo" else (60 if SCALE == "reference" else 2880),
-        gpu=1 if SCALE == "paper" else 0,
-    conda:
-        ENV
     script:
         "../scripts/flatness_run.py"
 
@@ -96,18 +78,18 @@ rule flatness_collect:
         final=f"{FLAT_DIR}/final.tsv",
         late_runs=f"{FLAT_DIR}/late_runs.tsv",
         correlations=f"{FLAT_DIR}/correlations.tsv",
-    params:
-        late=FLAT_LATE,
     log:
         "logs/flatness/flatness_collect.log",
     benchmark:
         "benchmarks/flatness/flatness_collect.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        ENV
+    params:
+        late=FLAT_LATE,
     script:
         "../scripts/flatness_collect.py"
 
@@ -117,19 +99,25 @@ rule flatness_figures:
         measures=f"{FLAT_DIR}/measures.tsv",
     output:
         over_training_pdf=f"{FLAT_DIR}/figures/over_training.pdf",
-        over_training_png=report(f"{FLAT_DIR}/figures/over_training.png", caption="../report/flatness_over_training.rst", category="flatness"),
+        over_training_png=report(
+            f"{FLAT_DIR}/figures/over_training.png",
+            caption="../report/flatness_over_training.rst",
+            category="flatness",
+        ),
         correlations_pdf=f"{FLAT_DIR}/figures/correlations.pdf",
-        correlations_png=report(f"{FLAT_DIR}/figures/correlations.png", caption="../report/flatness_correlations.rst", category="flatness"),
+        correlations_png=report(
+            f"{FLAT_DIR}/figures/correlations.png", caption="../report/flatness_correlations.rst", category="flatness"
+        ),
     log:
         "logs/flatness/flatness_figures.log",
     benchmark:
         "benchmarks/flatness/flatness_figures.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        ENV
     script:
         "../scripts/flatness_figures.py"
 
@@ -139,21 +127,21 @@ rule flatness_claims:
         measures=f"{FLAT_DIR}/measures.tsv",
     output:
         f"{FLAT_DIR}/claims.json",
+    log:
+        "logs/flatness/flatness_claims.log",
+    benchmark:
+        "benchmarks/flatness/flatness_claims.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         scale=SCALE,
         source=SOURCE,
         seed=config["seed"],
         late=FLAT_LATE,
-    log:
-        "logs/flatness/flatness_claims.log",
-    benchmark:
-        "benchmarks/flatness/flatness_claims.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    conda:
-        ENV
     script:
         "../scripts/flatness_claims.py"
 

@@ -4,6 +4,7 @@
 # -> cnn_rsm (per weights) + baseline_rsm (pixels, Gabor energy) -> similarity (SSM tables,
 # area bootstrap) ; robustness (CNN-to-CNN subsampling) -> report (figures, claims).
 
+
 # The Brain Observatory data rules (BO_CACHE, BO_INPUTS) come first.
 include: "allen_brain_observatory.smk"
 
@@ -16,7 +17,9 @@ MVC_PRIMARY = MVC_CNN["primary_weights"]
 MVC_FIGS = ["ssm_vs_layer", "best_layer_heatmap", "stability", "cnn_subsampling"]
 
 if MVC_PRIMARY not in MVC_WEIGHTS:
-    raise ValueError(f"config mouse_vs_cnn.cnn.primary_weights={MVC_PRIMARY!r} is not in mouse_vs_cnn.cnn.weights={MVC_WEIGHTS}")
+    raise ValueError(
+        f"config mouse_vs_cnn.cnn.primary_weights={MVC_PRIMARY!r} is not in mouse_vs_cnn.cnn.weights={MVC_WEIGHTS}"
+    )
 if SOURCE == "embedded" and MVC["embedded"]["planting_weights"] not in MVC_WEIGHTS:
     raise ValueError("config mouse_vs_cnn.embedded.planting_weights must be one of mouse_vs_cnn.cnn.weights")
 
@@ -28,6 +31,17 @@ wildcard_constraints:
 rule mouse_vs_cnn_model:
     output:
         model=f"{MVC_DIR}/models/{{mvc_weights}}.pt",
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_model_{mvc_weights}.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_model_{mvc_weights}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=20 if SCALE == "demo" else 60,
+        gpu=1 if SCALE == "paper" else 0,
     params:
         arch=MVC_CNN["arch"],
         input_size=MVC_CNN["input_size"],
@@ -35,17 +49,6 @@ rule mouse_vs_cnn_model:
         model_dir=MVC_CNN["hub_dir"],
         seed=config["seed"] + 1,
         device=config["device"],
-    log:
-        "logs/mouse_vs_cnn/mouse_vs_cnn_model_{mvc_weights}.log",
-    benchmark:
-        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_model_{mvc_weights}.tsv"
-    threads: 2
-    resources:
-        mem_mb=3000,
-        runtime=20 if SCALE == "demo" else 60,
-        gpu=1 if SCALE == "paper" else 0,
-    conda:
-        ENV
     script:
         "../scripts/mouse_vs_cnn_model.py"
 
@@ -56,24 +59,26 @@ rule mouse_vs_cnn_planting_features:
         model=f"{MVC_DIR}/models/{MVC['embedded']['planting_weights']}.pt",
     output:
         features=f"{BO_INPUTS}/planting_features.nc",
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_planting_features.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_planting_features.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=10 if SCALE == "demo" else 60,
     params:
-        layers=sorted(set(MVC["embedded"]["planted_layers"][a] for a in MVC["areas"] if a in MVC["embedded"]["planted_layers"])),
+        layers=sorted(
+            set(MVC["embedded"]["planted_layers"][a] for a in MVC["areas"] if a in MVC["embedded"]["planted_layers"])
+        ),
         warp=MVC["warp"],
         batch_size=MVC_CNN["batch_size"],
         max_units=MVC["embedded"]["max_units"],
         seed=config["seed"] + 2,
         device=config["device"],
         baselines=MVC["baselines"],
-    log:
-        "logs/mouse_vs_cnn/mouse_vs_cnn_planting_features.log",
-    benchmark:
-        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_planting_features.tsv"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=10 if SCALE == "demo" else 60,
-    conda:
-        ENV
     script:
         "../scripts/mouse_vs_cnn_planting_features.py"
 
@@ -85,6 +90,16 @@ rule mouse_vs_cnn_responses:
     output:
         responses=directory(f"{MVC_DIR}/responses"),
         stimuli=f"{MVC_DIR}/stimuli.nc",
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_responses.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_responses.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10 if SCALE == "demo" else (60 if SOURCE == "embedded" else 1440),
     params:
         manifest=f"{BO_CACHE}/manifest.json",
         lag_frames=MVC["response_lag_frames"],
@@ -94,16 +109,6 @@ rule mouse_vs_cnn_responses:
         # real data: extracted responses kept beside the cache (reused on a rerun; NWBs deleted unless keep_nwb)
         extracted_dir=resources_path("allen", "brain_observatory_extracted") if SOURCE == "allen" else None,
         keep_nwb=MVC["download"]["keep_nwb"],
-    log:
-        "logs/mouse_vs_cnn/mouse_vs_cnn_responses.log",
-    benchmark:
-        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_responses.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10 if SCALE == "demo" else (60 if SOURCE == "embedded" else 1440),
-    conda:
-        ENV
     script:
         "../scripts/mouse_vs_cnn_responses.py"
 
@@ -114,23 +119,23 @@ rule mouse_vs_cnn_cnn_rsm:
         model=f"{MVC_DIR}/models/{{mvc_weights}}.pt",
     output:
         rsm=f"{MVC_DIR}/cnn_rsm/{{mvc_weights}}.nc",
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_cnn_rsm_{mvc_weights}.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_cnn_rsm_{mvc_weights}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=3000 if SCALE == "demo" else 8000,
+        runtime=10 if SCALE == "demo" else 60,
+        gpu=1 if SCALE == "paper" else 0,
     params:
         warp=MVC["warp"],
         batch_size=MVC_CNN["batch_size"],
         device=config["device"],
         memory_limit_gb=config["memory_limit_gb"],
         layers=MVC_CNN["layers"],
-    log:
-        "logs/mouse_vs_cnn/mouse_vs_cnn_cnn_rsm_{mvc_weights}.log",
-    benchmark:
-        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_cnn_rsm_{mvc_weights}.tsv"
-    threads: 2
-    resources:
-        mem_mb=3000 if SCALE == "demo" else 8000,
-        runtime=10 if SCALE == "demo" else 60,
-        gpu=1 if SCALE == "paper" else 0,
-    conda:
-        ENV
     script:
         "../scripts/mouse_vs_cnn_cnn_rsm.py"
 
@@ -140,21 +145,21 @@ rule mouse_vs_cnn_baseline_rsm:
         stimuli=f"{MVC_DIR}/stimuli.nc",
     output:
         rsm=f"{MVC_DIR}/cnn_rsm/baselines.nc",
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_baseline_rsm.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_baseline_rsm.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000 if SCALE == "demo" else 6000,
+        runtime=10 if SCALE == "demo" else 30,
     params:
         warp=MVC["warp"],
         input_size=MVC["baselines"]["input_size"],
         models=MVC["baselines"]["models"],
         gabor=MVC["baselines"]["gabor"],
-    log:
-        "logs/mouse_vs_cnn/mouse_vs_cnn_baseline_rsm.log",
-    benchmark:
-        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_baseline_rsm.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000 if SCALE == "demo" else 6000,
-        runtime=10 if SCALE == "demo" else 30,
-    conda:
-        ENV
     script:
         "../scripts/mouse_vs_cnn_baseline_rsm.py"
 
@@ -166,6 +171,17 @@ rule mouse_vs_cnn_robustness:
         rsm=f"{MVC_DIR}/cnn_rsm/{MVC_PRIMARY}.nc",
     output:
         table=f"{MVC_DIR}/cnn_subsampling.tsv",
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_robustness.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_robustness.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=3000 if SCALE == "demo" else 12000,
+        runtime=10 if SCALE == "demo" else 120,
+        gpu=1 if SCALE == "paper" else 0,
     params:
         warp=MVC["warp"],
         batch_size=MVC_CNN["batch_size"],
@@ -176,17 +192,6 @@ rule mouse_vs_cnn_robustness:
         repeats=MVC["robustness"]["repeats"],
         method=MVC["ssm_method"] if MVC["ssm_method"] != "kendall" else "spearman",
         seed=config["seed"] + 6,
-    log:
-        "logs/mouse_vs_cnn/mouse_vs_cnn_robustness.log",
-    benchmark:
-        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_robustness.tsv"
-    threads: 2
-    resources:
-        mem_mb=3000 if SCALE == "demo" else 12000,
-        runtime=10 if SCALE == "demo" else 120,
-        gpu=1 if SCALE == "paper" else 0,
-    conda:
-        ENV
     script:
         "../scripts/mouse_vs_cnn_robustness.py"
 
@@ -201,6 +206,16 @@ rule mouse_vs_cnn_similarity:
         best=f"{MVC_DIR}/best_layers.tsv",
         stability=f"{MVC_DIR}/stability.tsv",
         bootstrap=f"{MVC_DIR}/bootstrap.nc",
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_similarity.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_similarity.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10 if SCALE == "demo" else 120,
     params:
         weights=MVC_WEIGHTS,
         primary=MVC_PRIMARY,
@@ -213,16 +228,6 @@ rule mouse_vs_cnn_similarity:
         bootstrap_unit=MVC["bootstrap"]["unit"],
         alpha=MVC["alpha"],
         seed=config["seed"] + 5,
-    log:
-        "logs/mouse_vs_cnn/mouse_vs_cnn_similarity.log",
-    benchmark:
-        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_similarity.tsv"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=10 if SCALE == "demo" else 120,
-    conda:
-        ENV
     script:
         "../scripts/mouse_vs_cnn_similarity.py"
 
@@ -239,13 +244,37 @@ rule mouse_vs_cnn_report:
     output:
         claims=f"{MVC_DIR}/claims.json",
         ssm_vs_layer_pdf=f"{MVC_DIR}/figures/ssm_vs_layer.pdf",
-        ssm_vs_layer_png=report(f"{MVC_DIR}/figures/ssm_vs_layer.png", caption="../report/mouse_vs_cnn_ssm_vs_layer.rst", category="mouse_vs_cnn"),
+        ssm_vs_layer_png=report(
+            f"{MVC_DIR}/figures/ssm_vs_layer.png",
+            caption="../report/mouse_vs_cnn_ssm_vs_layer.rst",
+            category="mouse_vs_cnn",
+        ),
         best_layer_heatmap_pdf=f"{MVC_DIR}/figures/best_layer_heatmap.pdf",
-        best_layer_heatmap_png=report(f"{MVC_DIR}/figures/best_layer_heatmap.png", caption="../report/mouse_vs_cnn_best_layer_heatmap.rst", category="mouse_vs_cnn"),
+        best_layer_heatmap_png=report(
+            f"{MVC_DIR}/figures/best_layer_heatmap.png",
+            caption="../report/mouse_vs_cnn_best_layer_heatmap.rst",
+            category="mouse_vs_cnn",
+        ),
         stability_pdf=f"{MVC_DIR}/figures/stability.pdf",
-        stability_png=report(f"{MVC_DIR}/figures/stability.png", caption="../report/mouse_vs_cnn_stability.rst", category="mouse_vs_cnn"),
+        stability_png=report(
+            f"{MVC_DIR}/figures/stability.png", caption="../report/mouse_vs_cnn_stability.rst", category="mouse_vs_cnn"
+        ),
         cnn_subsampling_pdf=f"{MVC_DIR}/figures/cnn_subsampling.pdf",
-        cnn_subsampling_png=report(f"{MVC_DIR}/figures/cnn_subsampling.png", caption="../report/mouse_vs_cnn_cnn_subsampling.rst", category="mouse_vs_cnn"),
+        cnn_subsampling_png=report(
+            f"{MVC_DIR}/figures/cnn_subsampling.png",
+            caption="../report/mouse_vs_cnn_cnn_subsampling.rst",
+            category="mouse_vs_cnn",
+        ),
+    log:
+        "logs/mouse_vs_cnn/mouse_vs_cnn_report.log",
+    benchmark:
+        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_report.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         primary=MVC_PRIMARY,
         source=SOURCE,
@@ -254,24 +283,20 @@ rule mouse_vs_cnn_report:
         seed=config["seed"],
         robust_units=MVC["robustness"]["claim_units"],
         robust_image_fraction=MVC["robustness"]["claim_image_fraction"],
-    log:
-        "logs/mouse_vs_cnn/mouse_vs_cnn_report.log",
-    benchmark:
-        "benchmarks/mouse_vs_cnn/mouse_vs_cnn_report.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        ENV
     script:
         "../scripts/mouse_vs_cnn_report.py"
 
 
 register_target(
     "mouse_vs_cnn",
-    [f"{MVC_DIR}/claims.json", f"{MVC_DIR}/ssm.tsv", f"{MVC_DIR}/best_layers.tsv", f"{MVC_DIR}/stability.tsv",
-     f"{MVC_DIR}/bootstrap.nc", f"{MVC_DIR}/cnn_subsampling.tsv"]
+    [
+        f"{MVC_DIR}/claims.json",
+        f"{MVC_DIR}/ssm.tsv",
+        f"{MVC_DIR}/best_layers.tsv",
+        f"{MVC_DIR}/stability.tsv",
+        f"{MVC_DIR}/bootstrap.nc",
+        f"{MVC_DIR}/cnn_subsampling.tsv",
+    ]
     + [f"{MVC_DIR}/figures/{f}.{ext}" for f in MVC_FIGS for ext in ("pdf", "png")],
 )
 

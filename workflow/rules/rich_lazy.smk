@@ -9,36 +9,6 @@ RL_DIR = "results/rich_lazy"
 RL_FIGS = ["rank_sweep", "connectivity", "aligned", "training", "theory"]
 
 
-def _check_rich_lazy(sec: dict) -> None:
-    """Keys the merged `rich_lazy` section needs, and the checks the schema cannot express."""
-    need = ["tasks", "n_hidden", "ranks", "aligned_rank", "gain", "alpha", "dt", "sigma",
-            "cxt_explicit_context", "learning_rate", "momentum", "n_iter", "batch_size", "n_seeds",
-            "probe_trials", "ntk_trials", "log_every", "connectivity", "theory"]
-    missing = [k for k in need if k not in sec]
-    if missing:
-        raise ValueError(f"config rich_lazy (scale {SCALE}) lacks keys {missing}")
-    if max(sec["ranks"]) > sec["n_hidden"]:
-        raise ValueError(f"config rich_lazy.ranks {sec['ranks']} exceed rich_lazy.n_hidden={sec['n_hidden']}")
-    if sec["aligned_rank"] not in sec["ranks"]:
-        raise ValueError(f"config rich_lazy.aligned_rank={sec['aligned_rank']} must be one of rich_lazy.ranks")
-    if sec["aligned_rank"] > 2:
-        raise ValueError(f"config rich_lazy.aligned_rank={sec['aligned_rank']}: the task statistic of a two-choice "
-                         "task has rank <= 2")
-    if sec.get("warm_start_rank") is not None and sec["warm_start_rank"] not in sec["ranks"]:
-        raise ValueError(f"config rich_lazy.warm_start_rank={sec['warm_start_rank']} must be one of rich_lazy.ranks")
-    th = sec["theory"]
-    lacks = [k for k in ("d", "h", "ranks", "gain", "n_seeds", "n_samples", "lr", "max_steps", "tol") if k not in th]
-    if lacks:
-        raise ValueError(f"config rich_lazy.theory (scale {SCALE}) lacks keys {lacks}")
-    if max(th["ranks"]) > min(th["d"], th["h"]):
-        raise ValueError(f"config rich_lazy.theory.ranks {th['ranks']} exceed min(theory.d, theory.h)")
-    if sec["ntk_trials"] > sec["probe_trials"]:
-        raise ValueError("config rich_lazy.ntk_trials must not exceed rich_lazy.probe_trials")
-    for k in ("sign", "selection", "inhibitory_fraction", "ei_balance"):
-        if k not in sec["connectivity"]:
-            raise ValueError(f"config rich_lazy.connectivity lacks key {k!r}")
-
-
 _check_rich_lazy(RL)
 
 
@@ -51,6 +21,16 @@ rule rich_lazy_inits:
         W="results/connectivity/W.nc",
     output:
         f"{RL_DIR}/inits.nc",
+    log:
+        "logs/rich_lazy/rich_lazy_inits.log",
+    benchmark:
+        "benchmarks/rich_lazy/rich_lazy_inits.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         n_hidden=RL["n_hidden"],
         ranks=RL["ranks"],
@@ -60,16 +40,6 @@ rule rich_lazy_inits:
         seed=config["seed"],
         scale=SCALE,
         source=SOURCE,
-    log:
-        "logs/rich_lazy/rich_lazy_inits.log",
-    benchmark:
-        "benchmarks/rich_lazy/rich_lazy_inits.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        ENV
     script:
         "../scripts/rich_lazy_inits.py"
 
@@ -80,6 +50,17 @@ rule rich_lazy_train:
     output:
         measures=f"{RL_DIR}/{{rl_task}}/laziness.tsv",
         curves=f"{RL_DIR}/{{rl_task}}/loss_curves.tsv",
+    log:
+        "logs/rich_lazy/rich_lazy_train_{rl_task}.log",
+    benchmark:
+        "benchmarks/rich_lazy/rich_lazy_train_{rl_task}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000 if SCALE == "paper" else 1500,
+        runtime=600 if SCALE == "paper" else (120 if SCALE == "reference" else 30),
+        gpu=1 if SCALE == "paper" else 0,
     params:
         task=lambda wc: {
             "dt": RL["dt"],
@@ -103,17 +84,6 @@ rule rich_lazy_train:
         stats_trials=RL.get("stats_trials", 2000),
         seed=config["seed"],
         device=config["device"],
-    log:
-        "logs/rich_lazy/rich_lazy_train_{rl_task}.log",
-    benchmark:
-        "benchmarks/rich_lazy/rich_lazy_train_{rl_task}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000 if SCALE == "paper" else 1500,
-        runtime=600 if SCALE == "paper" else (120 if SCALE == "reference" else 30),
-        gpu=1 if SCALE == "paper" else 0,
-    conda:
-        ENV
     script:
         "../scripts/rich_lazy_train.py"
 
@@ -122,19 +92,19 @@ rule rich_lazy_theory:
     output:
         table=f"{RL_DIR}/theory/theory.tsv",
         curve=f"{RL_DIR}/theory/curve.tsv",
-    params:
-        theory=RL["theory"],
-        seed=config["seed"],
     log:
         "logs/rich_lazy/rich_lazy_theory.log",
     benchmark:
         "benchmarks/rich_lazy/rich_lazy_theory.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=60 if SCALE != "demo" else 10,
-    conda:
-        ENV
+    params:
+        theory=RL["theory"],
+        seed=config["seed"],
     script:
         "../scripts/rich_lazy_theory.py"
 
@@ -147,10 +117,6 @@ rule rich_lazy_report:
         measures=expand(f"{RL_DIR}/{{t}}/laziness.tsv", t=RL["tasks"]),
         curves=expand(f"{RL_DIR}/{{t}}/loss_curves.tsv", t=RL["tasks"]),
     output:
-        table=f"{RL_DIR}/laziness.tsv",
-        summary=f"{RL_DIR}/summary.tsv",
-        init_ranks=f"{RL_DIR}/init_ranks.tsv",
-        claims=f"{RL_DIR}/claims.json",
         **{
             f"{fig}_{ext}": (
                 report(
@@ -164,21 +130,25 @@ rule rich_lazy_report:
             for fig in RL_FIGS
             for ext in ("pdf", "png")
         },
+        table=f"{RL_DIR}/laziness.tsv",
+        summary=f"{RL_DIR}/summary.tsv",
+        init_ranks=f"{RL_DIR}/init_ranks.tsv",
+        claims=f"{RL_DIR}/claims.json",
+    log:
+        "logs/rich_lazy/rich_lazy_report.log",
+    benchmark:
+        "benchmarks/rich_lazy/rich_lazy_report.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         aligned_rank=RL["aligned_rank"],
         scale=SCALE,
         source=SOURCE,
         seed=config["seed"],
-    log:
-        "logs/rich_lazy/rich_lazy_report.log",
-    benchmark:
-        "benchmarks/rich_lazy/rich_lazy_report.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        ENV
     script:
         "../scripts/rich_lazy_report.py"
 

@@ -267,7 +267,7 @@ def solve_fista(prob: Problem, W0: torch.Tensor | None = None, *, max_iter: int 
     stop = _Stopper(ftol, pgtol, log_every, "fista", target_f)
     f, G = prob.value_grad(W)
     stop.check(0, f, float(projected_gradient(W, G).norm()))
-    f_old, converged, it = f, False, 0
+    converged, it = False, 0
     for it in range(1, max_iter + 1):
         _, Gy = prob.value_grad(Yk)
         W_new = torch.clamp(Yk - Gy / L, min=0.0)

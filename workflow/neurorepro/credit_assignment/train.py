@@ -11,7 +11,6 @@ the stopping point.
 """
 from __future__ import annotations
 
-import copy
 import zlib
 from dataclasses import dataclass
 
