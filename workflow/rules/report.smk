@@ -3,22 +3,23 @@
 
 # The front page (results/report/front_page.rst) is set by the `report:` line of the Snakefile.
 
+
 rule provenance:
     input:
         connectivity="results/connectivity/data.nc",
     output:
         json="results/provenance.json",
-    params:
-        config=config,
-        manifest=resources_path(SOURCE, "connectivity", "mouse_connectivity_manifest.json"),
     log:
         "logs/provenance.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        ENV
+    params:
+        config=config,
+        manifest=str(Path(CONN_CACHE) / "mouse_connectivity_manifest.json"),  # a user's own cache too
     script:
         "../scripts/report_provenance.py"
 
@@ -32,11 +33,11 @@ rule report_front_page:
         rst="results/report/front_page.rst",
     log:
         "logs/report_front_page.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        ENV
     script:
         "../scripts/report_front_page.py"
