@@ -73,3 +73,11 @@ def device(request) -> str:
 def snakemake_run(tmp_path: Path) -> SnakemakeRunner:
     """A runner for Snakemake in a fresh copy of the workflow under ``tmp_path``."""
     return SnakemakeRunner(copy_workflow(tmp_path / "wf"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that runs Snakemake (it takes the ``snakemake_run`` fixture) as ``workflow``,
+    so ``make test-fast`` (``-m "not workflow and not slurm"``) keeps to unit tests."""
+    for item in items:
+        if "snakemake_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.workflow)
