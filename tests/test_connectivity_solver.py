@@ -18,7 +18,11 @@ from neurorepro.connectivity.lowrank import (
 from neurorepro.connectivity.model import SplineConnectivity
 from neurorepro.connectivity.objective import Problem, dense_objective, projected_gradient
 from neurorepro.connectivity.regional import RegionalConnectivity
-from neurorepro.connectivity.solvers import EigPreconditioner, Eigenbasis, solve_admm, solve_fista, solve_lbfgsb, solve_newton
+from neurorepro.connectivity.eigenbasis import Eigenbasis
+from neurorepro.connectivity.first_order import solve_admm, solve_fista
+from neurorepro.connectivity.lbfgsb_reference import solve_lbfgsb
+from neurorepro.connectivity.newton import solve_newton
+from neurorepro.connectivity.preconditioner import EigPreconditioner
 from neurorepro.connectivity.synthetic import make_1d_problem, make_blob_problem, make_lowrank_blob_problem
 
 torch.set_num_threads(1)

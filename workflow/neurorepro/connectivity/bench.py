@@ -38,7 +38,10 @@ import torch
 from ..runtime import resolve_device
 from .lowrank import lowrank_rel_distance, solve_lowrank
 from .objective import Problem
-from .solvers import Eigenbasis, solve_admm, solve_fista, solve_lbfgsb, solve_newton
+from .eigenbasis import Eigenbasis
+from .first_order import solve_admm, solve_fista
+from .lbfgsb_reference import solve_lbfgsb
+from .newton import solve_newton
 from .synthetic import make_blob_problem, make_lowrank_blob_problem
 
 

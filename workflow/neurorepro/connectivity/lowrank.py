@@ -36,7 +36,7 @@ import torch
 from scipy.sparse import csgraph
 
 from .objective import Problem
-from .solvers import SolveResult
+from .solve_common import SolveResult
 
 LOG = logging.getLogger("neurorepro.connectivity")
 

@@ -37,7 +37,7 @@ class SplineConnectivity:
         units), except the coefficients on the 5% softest modes of each side on the way back
         (float32; an approximate preconditioner, same minimiser). ``None``: ``dtype``.
     device : ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
-    max_iter, ftol, pgtol : stopping rule (see :mod:`.solvers`).
+    max_iter, ftol, pgtol : stopping rule (see :mod:`.solve_common`).
     lowrank_init : ``full`` (start from a rank-r NMF of the full-rank fit; needs n_y*n_x memory) or
         ``random`` (smooth, localised random factors, :func:`.lowrank.smooth_random_factor`; memory
         O((n_x+n_y) r): the whole-brain path).

@@ -20,7 +20,7 @@ from .cv import kfold_injections, nested_cv, rel_mse, rel_mse_regional
 from .data import ConnectivityData
 from .model import DTYPES, TRANSFORM_DTYPES, SplineConnectivity
 from .regional import RegionalConnectivity
-from .solvers import Eigenbasis
+from .eigenbasis import Eigenbasis
 from .synthetic import make_1d_problem
 
 LOG = logging.getLogger("neurorepro.connectivity")
