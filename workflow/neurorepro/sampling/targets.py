@@ -74,22 +74,9 @@ def _sqrtm_2x2(rho: float) -> np.ndarray:
 
 
 
-def _check_laplace_mixture(target) -> None:
-    """Validate and normalise the fields both 2-D Laplace mixtures share (config keys named)."""
-    target.rhos = np.asarray(target.rhos, dtype=float)
-    k = target.rhos.size
-    if np.any(np.abs(target.rhos) >= 1):
-        raise ValueError(f"laplace_rhos: correlations must lie in (-1, 1), got {target.rhos.tolist()}")
-    if target.scale <= 0:
-        raise ValueError(f"laplace_scale must be > 0, got {target.scale}")
-    target.means = np.zeros((k, 2)) if target.means is None else np.asarray(target.means, dtype=float)
-    if target.means.shape != (k, 2):
-        raise ValueError(f"laplace_means: need {k} 2-D means, got shape {target.means.shape}")
-    target.weights = _check_weights(np.ones(k) if target.weights is None else target.weights, k, "laplace_weights")
-
 @dataclass
-class LaplaceMixture2D:
-    """Mixture of 2-D correlated Laplace distributions ``mu_k + L_k u``, ``u`` i.i.d. unit-variance Laplace."""
+class _Laplace2D:
+    """Fields and checks both 2-D Laplace mixtures share (config keys named in the errors)."""
 
     rhos: list[float]
     means: list[list[float]] | None = None
@@ -98,7 +85,24 @@ class LaplaceMixture2D:
     dim: int = field(default=2, init=False)
 
     def __post_init__(self) -> None:
-        _check_laplace_mixture(self)
+        self.rhos = np.asarray(self.rhos, dtype=float)
+        k = self.rhos.size
+        if np.any(np.abs(self.rhos) >= 1):
+            raise ValueError(f"laplace_rhos: correlations must lie in (-1, 1), got {self.rhos.tolist()}")
+        if self.scale <= 0:
+            raise ValueError(f"laplace_scale must be > 0, got {self.scale}")
+        self.means = np.zeros((k, 2)) if self.means is None else np.asarray(self.means, dtype=float)
+        if self.means.shape != (k, 2):
+            raise ValueError(f"laplace_means: need {k} 2-D means, got shape {self.means.shape}")
+        self.weights = _check_weights(np.ones(k) if self.weights is None else self.weights, k, "laplace_weights")
+
+
+@dataclass
+class LaplaceMixture2D(_Laplace2D):
+    """Mixture of 2-D correlated Laplace distributions ``mu_k + L_k u``, ``u`` i.i.d. unit-variance Laplace."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self.mix_mats = np.stack([self.scale * _sqrtm_2x2(r) for r in self.rhos])
         self.inv_mix = np.linalg.inv(self.mix_mats)
         self._b = 1.0 / np.sqrt(2.0)  # Laplace scale giving unit variance
@@ -129,7 +133,7 @@ class LaplaceMixture2D:
 
 
 @dataclass
-class LaplaceCopulaMixture2D:
+class LaplaceCopulaMixture2D(_Laplace2D):
     """Mixture of 2-D distributions with Laplace marginals joined by a Gaussian copula of correlation ``rho_k``.
 
     The authors' target (chinsengi/score_RNN ``runners/LAP_runner.py`` with the ``mv_laplace``
@@ -139,14 +143,8 @@ class LaplaceCopulaMixture2D:
     ``rho = +-0.9`` and zero means the two components form an X whose 1-D marginals coincide.
     """
 
-    rhos: list[float]
-    means: list[list[float]] | None = None
-    scale: float = 1.0
-    weights: list[float] | None = None
-    dim: int = field(default=2, init=False)
-
     def __post_init__(self) -> None:
-        _check_laplace_mixture(self)
+        super().__post_init__()
         self._b = self.scale / np.sqrt(2.0)  # Laplace scale parameter giving standard deviation `scale`
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
