@@ -11,6 +11,30 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 COPIED = ["Snakefile", "config.yaml", "config", "workflow", "envs", "profiles"]
+TINY_CONFIGS = REPO / "tests" / "configs"
+
+
+def tiny_targets() -> list[str]:
+    """The targets with a tiny config overlay, ``tests/configs/<target>.yaml`` (one per paper)."""
+    return sorted(p.stem for p in TINY_CONFIGS.glob("*.yaml"))
+
+
+def tiny_config(*targets: str) -> dict:
+    """The tiny config overlays of ``targets`` joined into one dict (a fresh copy on each call).
+
+    Each file holds one paper's section at toy size, for that paper's workflow test; the
+    whole-DAG test joins them all. Files are merged as Snakemake merges ``--configfile``s
+    (nested keys one by one), so the result is what the run sees on top of config.yaml.
+    """
+    from snakemake.utils import update_config
+
+    joined: dict = {}
+    for target in targets:
+        path = TINY_CONFIGS / f"{target}.yaml"
+        if not path.is_file():
+            raise FileNotFoundError(f"no tiny config for target {target!r}: {path} is missing")
+        update_config(joined, yaml.safe_load(path.read_text()))
+    return joined
 
 
 def copy_workflow(dest: Path) -> Path:

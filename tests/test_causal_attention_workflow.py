@@ -8,20 +8,9 @@ import xarray as xr
 
 from neurorepro.claims import read_claims
 
-# every key in the scale block, since config.yaml's own `demo:` block would override the section's keys
-TINY = {
-    "causal_attention": {"demo": {
-        "sizes": [4, 6], "probs": [0.5], "n_seeds": 1, "n_steps": 400, "burn_in": 0, "variant": "lu2023",
-        "strength": 5.0, "input_mean": 5.0, "input_std": 2.236, "frac_excitatory": 0.8, "threads": 1,
-        "archs": ["causalformer", "keyed"],
-        "granger": {"max_lag": 3, "criterion": "aic", "statistic": "gc"},
-        "model": {"context": 4, "d_model": 8, "n_heads": 2, "d_qk": 4, "d_ff": 8, "dropout": 0.0, "lr": 0.003,
-                  "weight_decay": 0.01, "batch_size": 64, "max_epochs": 2, "patience": 1,
-                  "train_frac": 0.6, "val_frac": 0.2, "n_init": 2},
-        "claims": {"large_n": 6, "dense_p": 0.5, "r2_floor": 0.5},
-        "recovery": {"n_systems": 2, "n_neurons": 4, "density": 0.3, "order": 1, "floor": 0.9},
-    }}
-}
+from conftest import tiny_config
+
+TINY = tiny_config("causal_attention")  # tests/configs/causal_attention.yaml
 
 
 @pytest.mark.workflow

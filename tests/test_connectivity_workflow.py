@@ -8,21 +8,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-TINY = {
-    "connectivity": {
-        "embedded": {"n_ap": 8, "n_ml": 6, "n_injections": 12},
-        "model": {
-            "lambdas": [1, 100],
-            "rank": 4,
-            "cv_outer_folds": 2,
-            "cv_inner_folds": 2,
-            "lowrank_max_iter": 50,
-            "synthetic_1d": {"n": 60, "n_injections": 5, "noise": 0.1, "lambda": 100, "rank": 5, "n_draws": 3,
-                             "lowrank_max_iter": 20, "ablation_max_iter": 200},
-            "n_map_sources": 2,
-        },
-    }
-}
+from conftest import tiny_config
+
+TINY = tiny_config("connectivity")  # tests/configs/connectivity.yaml
 
 
 @pytest.mark.workflow

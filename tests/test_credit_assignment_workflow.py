@@ -7,24 +7,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-TINY = {
-    "credit_assignment": {
-        "tasks": ["digits", "evidence"],
-        "rules": ["bptt", "rflo"],
-        "n_seeds": 2,
-        "digits": {"n_train": 64, "n_test": 64},
-        "evidence": {"n_train": 64, "n_test": 64, "n_cues": 3, "delay": 1, "response": 2, "max_steps": 8},
-        "n_hidden": 12,
-        "max_steps": 8,
-        "check_every": 4,
-        "target_train_acc": 0.99,
-        "hessian_every": 1,
-        "batch_size": 16,
-        "hessian_samples": 16,
-        "hessian_iter": 5,
-        "remedies": [{"name": "lr x0.5", "rules": ["rflo"], "lr_scale": 0.5}],
-    }
-}
+from conftest import tiny_config
+
+TINY = tiny_config("credit_assignment")  # tests/configs/credit_assignment.yaml
 
 
 @pytest.mark.workflow

@@ -24,6 +24,8 @@ from neurorepro.dimensionality.experiment import train_network, training_dimensi
 from neurorepro.dimensionality.figures import plot_dimension_over_training, plot_dimension_per_layer, plot_sgd_noise
 from neurorepro.nets import load_dataset
 
+from conftest import tiny_config
+
 LAYERS = ["input", "hidden1", "hidden2", "hidden3", "hidden4", "output"]
 
 
@@ -308,21 +310,7 @@ def test_cifar_shaped_resnet_projects_wide_layers_and_corrects_their_pr():
     assert not dims.loc[dims["layer"] == "pool", "projected"].any()
 
 
-TINY = {
-    "dimensionality": {
-        "networks": {"deepnet": {"widths": [24, 24, 24]}},
-        "run_networks": ["deepnet"],  # the ResNet path is covered by the unit tests of nets/
-        "n_seeds": 3,
-        "n_train": 300,
-        "n_test": 120,
-        "n_probe": 100,
-        "epochs": 2,
-        "snapshot_epochs": [0, 1, 2],
-        "measures": ["pr", "twonn"],
-        # one epoch learns little: keep every run in the SGD claims (plumbing, not science)
-        "sgd_sweep": {"lr": [0.05, 0.2, 0.5], "batch_size": [64], "epochs": 1, "n_seeds": 1, "min_train_acc": 0.0},
-    }
-}
+TINY = tiny_config("dimensionality")  # tests/configs/dimensionality.yaml
 
 
 @pytest.mark.workflow

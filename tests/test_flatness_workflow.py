@@ -9,21 +9,9 @@ import re
 import pandas as pd
 import pytest
 
-TINY = {
-    "flatness": {
-        "n_train": 200,
-        "n_test": 60,
-        "widths": [16, 16],
-        "hparams": [[0.05, 32], [0.2, 32], [0.05, 100], [0.2, 100]],
-        "n_seeds": 1,
-        "n_iters": 20,
-        "measure_every": 10,
-        "n_probe": 48,
-        "hessian_iters": 20,
-        "trace_samples": 4,
-        "chunk_size": 48,
-    }
-}
+from conftest import tiny_config
+
+TINY = tiny_config("flatness")  # tests/configs/flatness.yaml
 
 
 @pytest.mark.workflow

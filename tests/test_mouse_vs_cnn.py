@@ -13,6 +13,8 @@ from neurorepro.allen.embedded_brain_observatory import plant_responses
 from neurorepro.measures.similarity import rsm
 from neurorepro.mouse_vs_cnn import analysis, cnn, images, pipeline
 
+from conftest import tiny_config
+
 torch.set_num_threads(1)
 
 
@@ -143,19 +145,7 @@ def test_bad_config_names_the_key(tmp_path):
         validate(cfg, str(repo / "workflow/schemas/config.schema.yaml"))
 
 
-TINY = {
-    "mouse_vs_cnn": {
-        "areas": ["VISp", "VISam"],
-        "demo": {
-            "n_permutations": 10,
-            "subsample": {"fractions": [0.5], "repeats": 2},
-            "cnn": {"weights": ["random"], "primary_weights": "random"},
-            "embedded": {"n_images": 10, "image_shape": [23, 30], "n_repeats": 4, "cells_per_container": 12,
-                         "planes": [{"cre_line": "Cux2-CreERT2", "imaging_depth": 175}],
-                         "planted_layers": {"VISp": "conv1_1", "VISam": "pool4"}, "planting_weights": "random"},
-        },
-    }
-}
+TINY = tiny_config("mouse_vs_cnn")  # tests/configs/mouse_vs_cnn.yaml
 
 
 @pytest.mark.workflow

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import SnakemakeRunner, copy_workflow
+from conftest import SnakemakeRunner, copy_workflow, tiny_config
 
 # A larger toy brain so that the cache job runs for a few seconds.
 BIG = {"connectivity": {"embedded": {"n_ap": 24, "n_ml": 20, "n_injections": 24}}}
@@ -72,8 +72,7 @@ def _numbers_equal(a, b, rtol: float) -> None:
                                           check_exact=rtol == 0, rtol=rtol or 1e-5)
 
 
-# the connectivity workflow test's own tiny config (also the connectivity section of tests/tiny.yaml)
-from test_connectivity_workflow import TINY as TINY_CONNECTIVITY  # noqa: E402
+TINY_CONNECTIVITY = tiny_config("connectivity")  # tests/configs/connectivity.yaml
 
 
 @pytest.mark.workflow

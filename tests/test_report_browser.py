@@ -1,6 +1,6 @@
 """The whole DAG on tiny sizes, then the HTML report opened in a real headless browser.
 
-One Snakemake run of `all` with tests/tiny.yaml (every paper at toy size), then
+One Snakemake run of `all` with every paper's tiny config (tests/configs/*.yaml) joined, then
 `snakemake --report`; Debian's chromium (driven by playwright, no browser download)
 loads the report, shows each paper's section and decodes every figure. A screenshot of
 the front page is saved to test-artifacts/report_front_page.png.
@@ -14,20 +14,35 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from snakemake.utils import update_config
 
-from conftest import REPO, SnakemakeRunner, copy_workflow
+from conftest import REPO, SnakemakeRunner, copy_workflow, tiny_config, tiny_targets
 
 PAPERS = ["connectivity", "mouse_vs_cnn", "dimensionality", "flatness", "causal_attention",
           "sampling", "rich_lazy", "credit_assignment"]
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
+# On top of the joined tiny configs: the whole DAG checks that every paper's claims reach the
+# table and the report (each paper's own workflow test checks its science), so it trains
+# fewer attention models and dimensionality seeds, and on the CPU.
+WHOLE_DAG = {
+    "device": "cpu",
+    "causal_attention": {"demo": {"archs": ["causalformer"], "model": {"n_init": 1}}},
+    "dimensionality": {"n_seeds": 1},
+}
+
+
+def whole_dag_config() -> dict:
+    """Every paper's tiny config joined, with the WHOLE_DAG overrides."""
+    cfg = tiny_config(*tiny_targets())
+    update_config(cfg, WHOLE_DAG)
+    return cfg
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> SnakemakeRunner:
     run = SnakemakeRunner(copy_workflow(tmp_path_factory.mktemp("full") / "wf"))
-    tiny = yaml.safe_load((REPO / "tests" / "tiny.yaml").read_text())
+    tiny = whole_dag_config()
     run("all", config=tiny, timeout=2400)
     run("--report", "results/report.zip", config=tiny, timeout=600)
     return run

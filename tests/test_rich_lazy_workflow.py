@@ -15,20 +15,12 @@ import pytest
 import xarray as xr
 from test_rich_lazy import toy_connectivity
 
+from conftest import tiny_config
+
 # "-p" first: conftest puts --configfile (nargs+) before our arguments, and a flag ends its list.
 RL_RULES = ["rich_lazy_inits", "rich_lazy_train", "rich_lazy_theory", "rich_lazy_report", "rich_lazy"]
-TINY = {
-    "rich_lazy": {
-        "tasks": ["2AF", "DMS"],
-        "probe_trials": 16,
-        "ntk_trials": 4,
-        "log_every": 10,
-        "theory": {"d": 4, "h": 4, "ranks": [1, 4], "gain": 1.25, "n_seeds": 2, "n_samples": 20, "lr": 0.05,
-                   "max_steps": 500, "tol": 1.0e-4},
-        "demo": {"n_hidden": 8, "ranks": [1, 2, 8], "warm_start_rank": 8, "n_iter": 20, "n_seeds": 2},
-    },
-    "device": "cpu",
-}
+# tests/configs/rich_lazy.yaml, on the CPU: the rerun below must give identical numbers
+TINY = {**tiny_config("rich_lazy"), "device": "cpu"}
 
 
 def _place_W(runner) -> None:

@@ -5,16 +5,9 @@ import pytest
 import xarray as xr
 from neurorepro.claims import read_claims
 
-TINY = {
-    "sampling": {
-        "demo": {
-            "n_hidden": 32, "n_iter": 150, "batch_size": 128, "n_train": 2000, "n_reference": 2000,
-            "n_chains": 200, "n_steps": 200, "record_every": 20,
-            "digits_pca_dim": 4, "digits_n_hidden": 32, "digits_n_iter": 150, "digits_n_images": 300,
-            "sweep_sizes": [2, 16], "sweep_seeds": 2, "threads": 1, "n_seeds": 2, "digits_n_seeds": 2,
-        }
-    }
-}
+from conftest import tiny_config
+
+TINY = tiny_config("sampling")  # tests/configs/sampling.yaml
 
 
 @pytest.mark.workflow
