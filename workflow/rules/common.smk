@@ -51,6 +51,75 @@ def all_outputs() -> list[str]:
     ]
 
 
+# -- job resources (every rule file) -------------------------------------------
+# Each rule's threads, mem_mb, runtime (minutes) and gpu come from the config: the `resources:`
+# mapping of the rule's paper section (or the top-level `resources:` for the Allen data, claims
+# and report rules), merged for the run's scale by section(). Layers, last wins: top-level
+# `default`, the section's `default`, the rule's entry, the entry's `allen:` block (source: allen).
+
+RESOURCE_KEYS = ("threads", "mem_mb", "runtime", "gpu")
+# (section, rule) pairs the rule files asked for; check_rule_resources() compares the config with them
+_RESOURCES_READ: set[tuple[str, str]] = set()
+
+
+def rule_resources(name: str | None, rule: str) -> dict:
+    """{threads, mem_mb, runtime, gpu} of `rule` from config section `name` (None: top-level `resources:`)."""
+    key = "resources" if name is None else name
+    _RESOURCES_READ.add((key, rule))
+    top = section("resources")
+    entries = top if name is None else section(name).get("resources") or {}
+    res: dict = {}
+    for layer in (top.get("default"), entries.get("default"), entries.get(rule)):
+        layer = dict(layer or {})
+        allen = layer.pop("allen", None) or {}
+        res.update(layer)
+        if SOURCE == "allen":
+            res.update(allen)
+    missing = [k for k in RESOURCE_KEYS if k not in res]
+    if missing:
+        where = "resources" if name is None else f"{name}.resources"
+        raise ValueError(f"config {where}: rule {rule} has no {missing} (set them under {where}.default or {rule})")
+    return {k: res[k] for k in RESOURCE_KEYS}
+
+
+def rule_job_resources(name: str | None, rule: str, **overrides) -> dict:
+    """mem_mb, runtime and gpu of `rule` for a rule's `resources:` (threads go to `threads:`);
+    `overrides` replace values, e.g. a callable mem_mb sized from the rule's input."""
+    res = rule_resources(name, rule)
+    res.pop("threads")
+    res.update(overrides)
+    return res
+
+
+def check_rule_resources() -> None:
+    """Every rule name under a `resources:` mapping (at every scale) names a rule that reads it.
+
+    Called once every rule file is read, so a misspelt rule name stops the run naming its key.
+    """
+    read: dict[str, set[str]] = {}
+    for key, rule in _RESOURCES_READ:
+        read.setdefault(key, set()).add(rule)
+    for key, sec in config.items():
+        if not isinstance(sec, dict):
+            continue
+        blocks = {"": sec if key == "resources" else sec.get("resources")}
+        for s in SCALES:
+            block = sec.get(s) or {}
+            blocks[f"{s}."] = block if key == "resources" else block.get("resources")
+        for prefix, mapping in blocks.items():
+            for rule in mapping or {}:
+                if rule in SCALES and key == "resources" and not prefix:
+                    continue
+                if rule != "default" and rule not in read.get(key, set()):
+                    where = "resources" if key == "resources" else f"{key}.{prefix}resources"
+                    if key == "resources":
+                        where = f"resources.{prefix}".rstrip(".")
+                    raise ValueError(
+                        f"config {where}.{rule}: no rule of this section is named {rule!r} "
+                        f"(rules: {', '.join(sorted(read.get(key, set()))) or 'none'})"
+                    )
+
+
 # -- allen_connectivity.smk ----------------------------------------------------
 
 
