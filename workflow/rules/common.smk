@@ -209,6 +209,41 @@ def _check_rich_lazy(sec: dict) -> None:
     for k in ("sign", "selection", "inhibitory_fraction", "ei_balance"):
         if k not in sec["connectivity"]:
             raise ValueError(f"config rich_lazy.connectivity lacks key {k!r}")
+    if "SMNIST" in sec["tasks"]:
+        sm = sec.get("smnist") or {}
+        if not sm.get("data_dir"):
+            raise ValueError(
+                "config rich_lazy.tasks has SMNIST: set rich_lazy.smnist.data_dir to the folder of the "
+                "MNIST IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz])"
+            )
+        if sm.get("ntk_trials", sec["ntk_trials"]) > sm.get("probe_trials", sec["probe_trials"]):
+            raise ValueError("config rich_lazy.smnist.ntk_trials must not exceed rich_lazy.smnist.probe_trials")
+
+
+def _rl_task_value(sec: dict, task: str, key: str):
+    """`key` for one rich_lazy task: SMNIST's own value from `rich_lazy.smnist` when given, else the common one."""
+    if task == "SMNIST" and key in (sec.get("smnist") or {}):
+        return sec["smnist"][key]
+    return sec[key]
+
+
+def _rl_task_params(sec: dict, task: str) -> dict:
+    """Keyword arguments of `Task(task, ...)` (the MNIST folder and held-out split for SMNIST)."""
+    kw = {
+        "dt": sec["dt"],
+        "sigma": sec["sigma"],
+        "explicit_context": sec["cxt_explicit_context"],
+        "timing": sec.get("timing", {}).get(task, {}),
+    }
+    if task == "SMNIST":
+        sm = sec["smnist"]
+        kw.update(data_dir=sm["data_dir"], holdout=sm.get("holdout", 5000), split_seed=config["seed"])
+    return kw
+
+
+def _rl_trainer(sec: dict, task: str) -> dict:
+    keys = ("n_hidden", "alpha", "learning_rate", "momentum", "n_iter", "log_every")
+    return {**{k: sec[k] for k in keys}, "batch_size": _rl_task_value(sec, task, "batch_size")}
 
 
 # -- sampling.smk --------------------------------------------------------------

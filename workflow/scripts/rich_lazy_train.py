@@ -17,7 +17,10 @@ task = Task(snakemake.wildcards.rl_task, **p.task)
 with xr.open_dataset(snakemake.input[0]) as inits:
     inits.load()
 measures, curves = run_task(task, inits, p.trainer, p.probe_trials, p.ntk_trials, p.aligned_rank, p.seed,
-                            device=str(device), logger=log, warm_rank=p.warm_rank, stats_trials=p.stats_trials)
+                            device=str(device), logger=log, warm_rank=p.warm_rank, stats_trials=p.stats_trials,
+                            ntk_steps=p.ntk_steps)
+for name, digest in task.mnist_files.items():
+    log.info("MNIST file %s sha256 %s", name, digest)
 measures.insert(1, "device", str(device))
 write_tsv(measures, snakemake.output.measures)
 write_tsv(curves, snakemake.output.curves)

@@ -128,6 +128,7 @@ def run_task(
     logger: logging.Logger | None = None,
     warm_rank: int | None = None,
     stats_trials: int = 2000,
+    ntk_steps: str = "all",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train every init of ``inits`` on ``task``; returns (measures, loss curves).
 
@@ -145,6 +146,9 @@ def run_task(
       of the recurrent weights learned on this task from the seed's lowest-rank random
       init, rescaled to the common norm: a warm start, kept as a labelled extra (it has
       already seen the task, so less change afterwards is close to guaranteed).
+
+    ``ntk_steps`` ('all' or 'target') picks the steps of the tangent kernel
+    (:meth:`.model.RNNTrainer.laziness`).
     """
     log = logger or logging.getLogger(__name__)
     probe = task.sample(probe_trials, np.random.default_rng([seed, TASKS.index(task.name), 99]))
@@ -169,7 +173,7 @@ def run_task(
         while jobs:
             lab, W0, family, rank = jobs.pop(0)
             tr = RNNTrainer(task, **tr_kw).fit(W0)
-            m = tr.laziness(probe, ntk_trials)
+            m = tr.laziness(probe, ntk_trials, ntk_steps)
             rows.append({"task": task.name, "seed": int(s), "init": lab, "family": family, "rank": rank,
                          "effective_rank": effective_rank(W0), "participation_ratio": participation_ratio(W0),
                          "w0_norm": float(np.linalg.norm(W0)), **m})

@@ -14,7 +14,7 @@ LABELS = {
     "ntk_alignment": "tangent-kernel alignment",
 }
 MEASURES = tuple(LABELS)
-TASK_COLORS = {"2AF": "#1f77b4", "DMS": "#d62728", "CXT": "#2ca02c", "DIGITS": "#9467bd"}
+TASK_COLORS = {"2AF": "#1f77b4", "DMS": "#d62728", "CXT": "#2ca02c", "DIGITS": "#9467bd", "SMNIST": "#8c564b"}
 
 
 def _color(task: str) -> str:

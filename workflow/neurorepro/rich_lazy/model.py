@@ -55,6 +55,27 @@ class LeakyReLURNN(nn.Module):
         return hidden @ self.W_out.T, hidden
 
 
+class _OutputSteps(nn.Module):
+    """``net`` with its outputs and hidden states restricted to time ``steps`` (for a kernel on those steps)."""
+
+    def __init__(self, net: nn.Module, steps: np.ndarray) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("steps", torch.as_tensor(steps, dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out, hidden = self.net(x)
+        return out[self.steps], hidden[self.steps]
+
+
+def target_steps(probe: TrialBatch) -> np.ndarray:
+    """Time steps at which some probe trial carries a target (label >= 0)."""
+    steps = np.flatnonzero((np.asarray(probe.y) >= 0).any(axis=1))
+    if steps.size == 0:
+        raise ValueError("the probe batch has no step with a target")
+    return steps
+
+
 class RNNTrainer:
     """Train a :class:`LeakyReLURNN` on a task from a given ``W_hh`` and measure laziness.
 
@@ -153,12 +174,17 @@ class RNNTrainer:
         self.loss_curve_ = np.asarray(curve)
         return self
 
-    def laziness(self, probe: TrialBatch, ntk_trials: int) -> dict[str, float]:
+    def laziness(self, probe: TrialBatch, ntk_trials: int, ntk_steps: str = "all") -> dict[str, float]:
         """Laziness measures and accuracy on the fixed ``probe`` batch (see :mod:`.measures`).
 
-        The tangent kernels use the first ``ntk_trials`` probe trials (every step and
-        output); the Gram matrices use every probe trial at the last decision step.
+        The tangent kernels use the first ``ntk_trials`` probe trials and every output, at
+        every step (``ntk_steps='all'``) or only at the steps that carry a target
+        (``'target'``: the authors' rule, every step of the neurogym tasks, whose steps all
+        carry a label, and the last step of sequential MNIST). The Gram matrices use every
+        probe trial at the last decision step.
         """
+        if ntk_steps not in ("all", "target"):
+            raise ValueError(f"rich_lazy.ntk_steps must be 'all' or 'target', got {ntk_steps!r}")
         if not hasattr(self, "net_"):
             raise RuntimeError("call fit() first")
         x = torch.as_tensor(probe.x, device=self.device)
@@ -172,7 +198,13 @@ class RNNTrainer:
             acc[tag] = float(np.mean(choice == probe.y[probe.decision]))
         res["rep_alignment"] = representation_alignment(H["0"], H[""])
         xk = x[:, :ntk_trials]
-        res["ntk_alignment"] = kernel_alignment(empirical_ntk(self.net0_, xk), empirical_ntk(self.net_, xk))
+        if ntk_steps == "all":
+            K0, K = empirical_ntk(self.net0_, xk), empirical_ntk(self.net_, xk)
+        else:
+            steps = target_steps(probe)
+            K0, K = (empirical_ntk(_OutputSteps(net, steps).to(self.device), xk, param="net.W_hh")
+                     for net in (self.net0_, self.net_))
+        res["ntk_alignment"] = kernel_alignment(K0, K)
         res["accuracy_init"], res["accuracy"] = acc["0"], acc[""]
         res["final_loss"] = float(self.loss_curve_[-1])
         return res

@@ -16,9 +16,14 @@ gymnasium. The tasks are therefore re-implemented with the same trial structure:
   the correct choice (1 or 2); the network is trained with cross-entropy on
   every step, as in the authors' code (``ngym.Dataset`` labels).
 
-``DIGITS`` is a demo-scale stand-in for the authors' sequential MNIST (``--task_mode
-sMNIST``: 28 rows of 28 pixels, read out at the last step): scikit-learn's 8 x 8
-digits as 8 steps of 8 pixels, 10 classes, the target on the last step only.
+``SMNIST`` is the authors' sequential MNIST (``main.py --task_mode sMNIST``): each
+28 x 28 training image is read row by row, 28 steps of 28 pixels scaled to [0, 1]
+(torchvision's ``ToTensor``), and the class (10) is the target of the last step only.
+The images come from the standard MNIST files on disk (:mod:`.mnist`, folder given by
+``data_dir``); as in the authors' ``random_split(.., [55000, 5000])``, ``holdout``
+images chosen by ``split_seed`` are set aside and trials are drawn from the rest.
+``DIGITS`` is its demo-scale stand-in, offline: scikit-learn's 8 x 8 digits as 8 steps
+of 8 pixels, 10 classes, the target on the last step only.
 
 Checked against neurogym's source (tag v0.0.1, the release line the authors used,
 0.0.2): ring codes, coherences, noise s.d. and the fixation/decision structure match.
@@ -39,7 +44,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-TASKS = ("2AF", "DMS", "CXT", "DIGITS")
+TASKS = ("2AF", "DMS", "CXT", "DIGITS", "SMNIST")
+#: Tasks whose trials are images read row by row, the class the target of the last step.
+SEQUENTIAL_IMAGE_TASKS = ("DIGITS", "SMNIST")
 #: Label of steps that carry no target (ignored by ``torch.nn.CrossEntropyLoss``).
 IGNORE = -100
 _DIGITS: tuple[np.ndarray, np.ndarray] | None = None
@@ -62,6 +69,8 @@ DEFAULT_TIMING: dict[str, dict[str, int]] = {
     "CXT": {"fixation": 0, "stimulus": 200, "delay": 500, "decision": 100},
     # sequential digits: one 8-pixel row per step, the class read out at the last row
     "DIGITS": {"stimulus": 700, "decision": 100},
+    # sequential MNIST: one 28-pixel row per step (dt 100 ms), the class read out at the last row
+    "SMNIST": {"stimulus": 2700, "decision": 100},
 }
 
 
@@ -100,8 +109,11 @@ class Task:
     explicit_context : CXT only: the context is cued on two extra input channels
         (neurogym's explicit-context variant; 7 inputs). With ``False`` the context is
         fixed to modality 1 and not cued (5 inputs).
+    data_dir : SMNIST only: folder of the MNIST IDX files (config ``rich_lazy.smnist.data_dir``);
+        read at the first :meth:`sample`, so a missing folder fails when trials are drawn.
+    holdout, split_seed : SMNIST only: training images set aside (authors: 5,000 of 60,000)
+        and the seed of that split.
     """
-
 
     def __init__(
         self,
@@ -110,6 +122,9 @@ class Task:
         sigma: float = 1.0,
         timing: dict[str, int] | None = None,
         explicit_context: bool = True,
+        data_dir: str | None = None,
+        holdout: int = 5000,
+        split_seed: int = 0,
     ) -> None:
         if name not in TASKS:
             raise ValueError(f"unknown task {name!r}; choose one of {TASKS}")
@@ -121,6 +136,15 @@ class Task:
         self.dt = int(dt)
         self.sigma = float(sigma)
         self.explicit_context = bool(explicit_context)
+        self.data_dir = data_dir
+        self.holdout = int(holdout)
+        self.split_seed = int(split_seed)
+        self._mnist: tuple[np.ndarray, np.ndarray] | None = None
+        self.mnist_files: dict[str, str] = {}
+        if name == "SMNIST" and data_dir is None:
+            raise ValueError("task SMNIST needs the MNIST folder: set config key rich_lazy.smnist.data_dir")
+        if self.holdout < 0:
+            raise ValueError(f"rich_lazy.smnist.holdout must be >= 0, got {holdout}")
         self.timing = dict(DEFAULT_TIMING[name])
         if timing:
             unknown = set(timing) - set(self.timing)
@@ -151,12 +175,14 @@ class Task:
             return 7 if self.explicit_context else 5
         if self.name == "DIGITS":
             return 8
+        if self.name == "SMNIST":
+            return 28
         return 3
 
     @property
     def n_outputs(self) -> int:
-        """3 (fixate, choice 1, choice 2) for the neurogym tasks; 10 classes for DIGITS."""
-        return 10 if self.name == "DIGITS" else 3
+        """3 (fixate, choice 1, choice 2) for the neurogym tasks; 10 classes for DIGITS and SMNIST."""
+        return 10 if self.name in SEQUENTIAL_IMAGE_TASKS else 3
 
     @property
     def noise_sd(self) -> float:
@@ -176,8 +202,8 @@ class Task:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         T, B = self.n_steps, batch_size
-        if self.name == "DIGITS":
-            return self._sample_digits(B, rng)
+        if self.name in SEQUENTIAL_IMAGE_TASKS:
+            return self._sample_images(B, rng)
         x = np.zeros((T, B, self.n_inputs))
         y = np.zeros((T, B), dtype=np.int64)
         dec = self._span("decision")
@@ -222,16 +248,35 @@ class Task:
             x=x.astype(np.float32), y=y, ground_truth=np.asarray(gt), periods=dict(self.periods), info=info
         )
 
-    def _sample_digits(self, B: int, rng: np.random.Generator) -> TrialBatch:
-        """Sequential digits (the demo-scale stand-in for the authors' sequential MNIST): image rows
-        as steps, pixels / 16 as inputs, the class (0-9) as the target of the last step only; the
-        other steps carry no target (:data:`IGNORE`), as the authors read sMNIST out at the end."""
-        images, labels = _digits()
+    def mnist(self) -> tuple[np.ndarray, np.ndarray]:
+        """SMNIST's training images (n, 28, 28) uint8 and labels, the ``holdout`` set aside; read once."""
+        if self._mnist is None:
+            from .mnist import load_mnist
+
+            images, labels, self.mnist_files = load_mnist(self.data_dir, "train")
+            if self.holdout >= len(labels):
+                raise ValueError(f"rich_lazy.smnist.holdout={self.holdout} leaves no training image "
+                                 f"of the {len(labels)} in {self.data_dir}")
+            keep = np.sort(np.random.default_rng([self.split_seed, 55]).permutation(len(labels))[self.holdout:])
+            self._mnist = (images[keep], labels[keep])
+        return self._mnist
+
+    def _sample_images(self, B: int, rng: np.random.Generator) -> TrialBatch:
+        """Sequential images: rows as steps, pixels scaled to [0, 1] as inputs, the class (0-9) as
+        the target of the last step only; the other steps carry no target (:data:`IGNORE`), as the
+        authors read sMNIST out at the end. DIGITS: scikit-learn's 8 x 8 digits (pixels / 16);
+        SMNIST: MNIST's training images (pixels / 255, torchvision's ``ToTensor``)."""
+        if self.name == "SMNIST":
+            images, labels = self.mnist()
+            scale, key = 255.0, "SMNIST timing at 2700 + 100 ms"
+        else:
+            images, labels = _digits()
+            scale, key = 1.0, "DIGITS timing at 700 + 100 ms"
         if self.n_steps != images.shape[1]:
-            raise ValueError(f"task DIGITS needs {images.shape[1]} steps (one per image row), got {self.n_steps}; "
-                             "keep rich_lazy.dt and the DIGITS timing at 100 ms and 700 + 100 ms")
+            raise ValueError(f"task {self.name} needs {images.shape[1]} steps (one per image row), got "
+                             f"{self.n_steps}; keep rich_lazy.dt at 100 ms and the {key}")
         idx = rng.integers(0, len(labels), size=B)
-        x = images[idx].transpose(1, 0, 2)  # (rows = steps, B, 8 pixels)
+        x = images[idx].transpose(1, 0, 2) / scale  # (rows = steps, B, pixels per row)
         y = np.full((self.n_steps, B), IGNORE, dtype=np.int64)
         y[self.decision_slice] = labels[idx][None, :]
         return TrialBatch(x=x.astype(np.float32), y=y, ground_truth=labels[idx], periods=dict(self.periods),
