@@ -27,6 +27,10 @@ include: "workflow/rules/claims.smk"
 include: "workflow/rules/report.smk"
 
 
+# every rule file is read: a rule name under a `resources:` mapping that no rule reads is an error
+check_rule_resources()
+
+
 rule all:
     default_target: True
     input:

@@ -20,10 +20,9 @@ rule allen_brain_observatory_stimuli:
         "benchmarks/mouse_vs_cnn/allen_brain_observatory_stimuli.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources(None, "allen_brain_observatory_stimuli")["threads"]
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **rule_job_resources(None, "allen_brain_observatory_stimuli"),
     params:
         n_images=BO["embedded"]["n_images"],
         image_shape=BO["embedded"]["image_shape"],
@@ -44,10 +43,9 @@ rule allen_brain_observatory_embedded:
         "benchmarks/mouse_vs_cnn/allen_brain_observatory_embedded.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources(None, "allen_brain_observatory_embedded")["threads"]
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **rule_job_resources(None, "allen_brain_observatory_embedded"),
     params:
         spec=BO["embedded"],
         areas=BO["areas"],
@@ -68,10 +66,9 @@ rule allen_brain_observatory_experiments:
         "benchmarks/mouse_vs_cnn/allen_brain_observatory_experiments.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources(None, "allen_brain_observatory_experiments")["threads"]
     resources:
-        mem_mb=2000,
-        runtime=10 if SOURCE == "embedded" else 1440,
+        **rule_job_resources(None, "allen_brain_observatory_experiments"),
     params:
         manifest=f"{BO_CACHE}/manifest.json",
         source=SOURCE,

@@ -17,10 +17,9 @@ rule connectivity_embedded_cache:
         "benchmarks/connectivity/connectivity_embedded_cache.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources(None, "connectivity_embedded_cache")["threads"]
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **rule_job_resources(None, "connectivity_embedded_cache"),
     params:
         spec=CONN["embedded"],
         resolution=CONN["resolution"],
@@ -38,10 +37,9 @@ rule connectivity_download:
         "benchmarks/connectivity/connectivity_download.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources(None, "connectivity_download")["threads"]
     resources:
-        mem_mb=4000,
-        runtime=600,
+        **rule_job_resources(None, "connectivity_download"),
     params:
         # the cache folder: a user's own, else the folder of the completion marker
         cache=lambda wildcards, output: CONN_USER_CACHE or str(Path(output.done).parent),
@@ -67,10 +65,9 @@ rule connectivity_data:
         "benchmarks/connectivity/connectivity_data.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources(None, "connectivity_data")["threads"]
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **rule_job_resources(None, "connectivity_data"),
     params:
         # the cache folder itself (embedded), or the folder of allensdk's download
         cache=lambda wildcards, input: (

@@ -57,10 +57,9 @@ rule causal_attention_simulate:
         "benchmarks/causal_attention/simulate.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("causal_attention", "causal_attention_simulate")["threads"]
     resources:
-        mem_mb=1000 if SCALE == "demo" else 4000,
-        runtime=5 if SCALE == "demo" else 30,
+        **rule_job_resources("causal_attention", "causal_attention_simulate"),
     params:
         sim=CAUSAL_SIM,
         seed=config["seed"],
@@ -83,10 +82,9 @@ rule causal_attention_granger:
         n="[0-9]+",
     conda:
         ENV
-    threads: CAUSAL["threads"]
+    threads: rule_resources("causal_attention", "causal_attention_granger")["threads"]
     resources:
-        mem_mb=2000 if SCALE == "demo" else 8000,
-        runtime=10 if SCALE == "demo" else 120,
+        **rule_job_resources("causal_attention", "causal_attention_granger"),
     params:
         granger=CAUSAL["granger"],
     script:
@@ -108,11 +106,9 @@ rule causal_attention_attention:
         arch="|".join(CAUSAL_ARCHS),
     conda:
         ENV
-    threads: CAUSAL["threads"]
+    threads: rule_resources("causal_attention", "causal_attention_attention")["threads"]
     resources:
-        mem_mb=2000 if SCALE == "demo" else 4000 if SCALE == "reference" else 16000,
-        runtime=20 if SCALE == "demo" else 60 if SCALE == "reference" else 2880,
-        gpu=1 if SCALE == "paper" else 0,
+        **rule_job_resources("causal_attention", "causal_attention_attention"),
     params:
         model=CAUSAL["model"],
         seed=config["seed"],
@@ -149,10 +145,9 @@ rule causal_attention_evaluate:
         "benchmarks/causal_attention/evaluate.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("causal_attention", "causal_attention_evaluate")["threads"]
     resources:
-        mem_mb=1000 if SCALE == "demo" else 4000,
-        runtime=5 if SCALE == "demo" else 15,
+        **rule_job_resources("causal_attention", "causal_attention_evaluate"),
     params:
         claims=CAUSAL["claims"],
         recovery=CAUSAL["recovery"],

@@ -10,9 +10,9 @@ rule claims_table:
         "logs/claims_table.log",
     conda:
         ENV
+    threads: rule_resources(None, "claims_table")["threads"]
     resources:
-        mem_mb=500,
-        runtime=5,
+        **rule_job_resources(None, "claims_table"),
     script:
         "../scripts/claims_table.py"
 
@@ -27,9 +27,8 @@ rule claims_figure:
         "logs/claims_figure.log",
     conda:
         ENV
-    threads: 1
+    threads: rule_resources(None, "claims_figure")["threads"]
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **rule_job_resources(None, "claims_figure"),
     script:
         "../scripts/claims_figure.py"

@@ -2,6 +2,7 @@
 # helper functions of each paper's rule file, grouped by paper below (Snakemake's linter
 # wants functions and rules in separate files).
 import copy
+import math
 from pathlib import Path
 
 from snakemake.utils import update_config, validate
@@ -92,13 +93,13 @@ def rule_job_resources(name: str | None, rule: str, **overrides) -> dict:
 
 
 def check_rule_resources() -> None:
-    """Every rule name under a `resources:` mapping (at every scale) names a rule that reads it.
+    """Every key under a `resources:` mapping (at every scale) other than `default` is read by a rule.
 
     Called once every rule file is read, so a misspelt rule name stops the run naming its key.
     """
     read: dict[str, set[str]] = {}
-    for key, rule in _RESOURCES_READ:
-        read.setdefault(key, set()).add(rule)
+    for key, rname in _RESOURCES_READ:
+        read.setdefault(key, set()).add(rname)
     for key, sec in config.items():
         if not isinstance(sec, dict):
             continue
@@ -107,15 +108,15 @@ def check_rule_resources() -> None:
             block = sec.get(s) or {}
             blocks[f"{s}."] = block if key == "resources" else block.get("resources")
         for prefix, mapping in blocks.items():
-            for rule in mapping or {}:
-                if rule in SCALES and key == "resources" and not prefix:
+            for rname in mapping or {}:
+                if rname in SCALES and key == "resources" and not prefix:
                     continue
-                if rule != "default" and rule not in read.get(key, set()):
+                if rname != "default" and rname not in read.get(key, set()):
                     where = "resources" if key == "resources" else f"{key}.{prefix}resources"
                     if key == "resources":
                         where = f"resources.{prefix}".rstrip(".")
                     raise ValueError(
-                        f"config {where}.{rule}: no rule of this section is named {rule!r} "
+                        f"config {where}.{rname}: no rule of this section is named {rname!r} "
                         f"(rules: {', '.join(sorted(read.get(key, set()))) or 'none'})"
                     )
 
@@ -499,6 +500,38 @@ def _conn_figs(*names):
             CONN_FIG.format(name=n, ext="png"), caption=f"../report/connectivity_{n}.rst", category="connectivity"
         )
     return out
+
+
+def _conn_problem_size(data_path: str, targets: str) -> tuple[int, int] | None:
+    """(source, target) voxel counts of a full-rank fit: from data.nc's header when the file exists
+    (lazy open, no arrays read), else connectivity.expected_size at this scale (null: unknown)."""
+    if Path(data_path).exists():
+        import xarray as xr
+
+        tdim = "contra_target_voxel" if targets == "contra" else "target_voxel"
+        with xr.open_dataset(data_path) as ds:
+            if "source_voxel" in ds.sizes and tdim in ds.sizes:
+                return int(ds.sizes["source_voxel"]), int(ds.sizes[tdim])
+    size = section("connectivity").get("expected_size")
+    return (size["n_source_voxels"], size["n_target_voxels"]) if size else None
+
+
+def _conn_fit_mem_mb(rule: str, targets: str = "ipsi"):
+    """mem_mb of a job running full-rank fits = the configured mem_mb (interpreter, data,
+    low-rank and regional fits) plus the full-rank fit's memory as the memory guard estimates it
+    (neurorepro.connectivity.pipeline.full_rank_fit_bytes), so a cluster job asks for what the fit needs."""
+    base = rule_resources("connectivity", rule)["mem_mb"]
+    dtype = section("connectivity")["model"]["dtype"]
+
+    def mem_mb(wildcards, input):
+        size = _conn_problem_size(input.data, targets)
+        if size is None:
+            return base
+        from neurorepro.connectivity.pipeline import full_rank_fit_bytes
+
+        return base + math.ceil(full_rank_fit_bytes(size[0], size[1], dtype) / 2**20)
+
+    return mem_mb
 
 
 # -- claims.smk ----------------------------------------------------------------

@@ -3,11 +3,6 @@
 
 
 CONN_MODEL = _connectivity_model()
-# Demo and reference problems are small: one thread is faster than two on a shared 2-core machine
-# (torch's OpenMP threads spin on tiny matrices); paper scale uses what it is given.
-CONN_THREADS = 8 if SCALE == "paper" else 1  # reference: the laptop run, one thread per job
-# reference (a laptop, about an hour) and paper (GPU / cluster) get the big resources
-CONN_BIG = SCALE != "demo"
 CONN_FIG = "results/connectivity/figures/{name}.{ext}"
 
 
@@ -21,11 +16,9 @@ rule connectivity_synthetic_1d:
         "benchmarks/connectivity/connectivity_synthetic_1d.tsv"
     conda:
         ENV
-    threads: CONN_THREADS
+    threads: rule_resources("connectivity", "connectivity_synthetic_1d")["threads"]
     resources:
-        mem_mb=1500,
-        runtime=60 if CONN_BIG else 20,
-        gpu=0,
+        **rule_job_resources("connectivity", "connectivity_synthetic_1d"),
     params:
         spec=CONN_MODEL.get("synthetic_1d", {}),
         dtype=CONN_MODEL.get("dtype", "float64"),
@@ -50,11 +43,9 @@ rule connectivity_cv:
         "benchmarks/connectivity/connectivity_cv.tsv"
     conda:
         ENV
-    threads: CONN_THREADS
+    threads: rule_resources("connectivity", "connectivity_cv")["threads"]
     resources:
-        mem_mb=24000 if SCALE == "paper" else 4000,
-        runtime=600 if SCALE == "paper" else 60,
-        gpu=0,
+        **rule_job_resources("connectivity", "connectivity_cv", mem_mb=_conn_fit_mem_mb("connectivity_cv")),
     params:
         model=CONN_MODEL,
         seed=config["seed"],
@@ -78,11 +69,9 @@ rule connectivity_fit:
         "benchmarks/connectivity/connectivity_fit.tsv"
     conda:
         ENV
-    threads: CONN_THREADS
+    threads: rule_resources("connectivity", "connectivity_fit")["threads"]
     resources:
-        mem_mb=24000 if SCALE == "paper" else 4000,
-        runtime=600 if SCALE == "paper" else 60,
-        gpu=0,
+        **rule_job_resources("connectivity", "connectivity_fit", mem_mb=_conn_fit_mem_mb("connectivity_fit")),
     params:
         model=CONN_MODEL,
         seed=config["seed"],
@@ -105,11 +94,13 @@ rule connectivity_fit_contra:
         "benchmarks/connectivity/connectivity_fit_contra.tsv"
     conda:
         ENV
-    threads: CONN_THREADS
+    threads: rule_resources("connectivity", "connectivity_fit_contra")["threads"]
     resources:
-        mem_mb=24000 if SCALE == "paper" else 4000,
-        runtime=600 if SCALE == "paper" else 60,
-        gpu=0,
+        **rule_job_resources(
+            "connectivity",
+            "connectivity_fit_contra",
+            mem_mb=_conn_fit_mem_mb("connectivity_fit_contra", targets="contra"),
+        ),
     params:
         model=CONN_MODEL,
         seed=config["seed"],
@@ -134,10 +125,9 @@ rule connectivity_figures:
         "benchmarks/connectivity/connectivity_figures.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("connectivity", "connectivity_figures")["threads"]
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **rule_job_resources("connectivity", "connectivity_figures"),
     params:
         map_area=CONN_MODEL.get("map_area", "VISp"),
         n_map_sources=CONN_MODEL.get("n_map_sources", 3),
@@ -161,10 +151,9 @@ rule connectivity_claims:
         "benchmarks/connectivity/connectivity_claims.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("connectivity", "connectivity_claims")["threads"]
     resources:
-        mem_mb=500,
-        runtime=5,
+        **rule_job_resources("connectivity", "connectivity_claims"),
     params:
         rank=CONN_MODEL.get("rank", 20),
         tolerances=CONN_MODEL.get("tolerances", {}),

@@ -50,11 +50,9 @@ rule credit_assignment_train:
         rule="|".join(CA["rules"]),
     conda:
         ENV
-    threads: CA["threads"]
+    threads: rule_resources("credit_assignment", "credit_assignment_train")["threads"]
     resources:
-        mem_mb={"demo": 2000, "reference": 4000}.get(SCALE, 16000),
-        runtime={"demo": 20, "reference": 120}.get(SCALE, 1440),
-        gpu=1 if SCALE == "paper" else 0,
+        **rule_job_resources("credit_assignment", "credit_assignment_train"),
     params:
         task=_ca_task,
         trainer=_ca_trainer,
@@ -82,10 +80,9 @@ rule credit_assignment_summarize:
         "benchmarks/credit_assignment/summarize.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("credit_assignment", "credit_assignment_summarize")["threads"]
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **rule_job_resources("credit_assignment", "credit_assignment_summarize"),
     params:
         scale=SCALE,
         source=SOURCE,
@@ -138,10 +135,9 @@ rule credit_assignment_figures:
         "benchmarks/credit_assignment/figures.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("credit_assignment", "credit_assignment_figures")["threads"]
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **rule_job_resources("credit_assignment", "credit_assignment_figures"),
     params:
         gap=CA["gap"],
     script:

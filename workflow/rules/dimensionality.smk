@@ -9,7 +9,6 @@ DIM_NETS = list(DIM["run_networks"])
 DIM_SEEDS = [config["seed"] + i for i in range(int(DIM["n_seeds"]))]
 DIM_SWEEP_SEEDS = [config["seed"] + i for i in range(int(DIM["sgd_sweep"]["n_seeds"]))]
 DIM_RUNS = [(net, s) for net in DIM_NETS for s in DIM_SEEDS]  # (network, seed), network-major
-DIM_BIG = SCALE != "demo"  # reference and paper: long runs, more memory
 DIM_FIGS = ["dimension_per_layer", "dimension_over_training", "sgd_noise"]
 DIM_SWEEP = [(lr, bs) for lr in DIM["sgd_sweep"]["lr"] for bs in DIM["sgd_sweep"]["batch_size"]]
 
@@ -41,11 +40,9 @@ rule dimensionality_train:
         "benchmarks/dimensionality/dimensionality_train_{dim_net}_seed{dim_seed}.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("dimensionality", "dimensionality_train")["threads"]
     resources:
-        mem_mb=16000 if SCALE == "paper" else (4000 if DIM_BIG else 3000),
-        runtime=720 if SCALE == "paper" else (120 if DIM_BIG else 30),
-        gpu=1 if SCALE == "paper" else 0,
+        **rule_job_resources("dimensionality", "dimensionality_train"),
     params:
         train=lambda wc: _dim_train_params(wc.dim_net),
         data_root=resources_path("datasets"),
@@ -66,10 +63,9 @@ rule dimensionality_measure:
         "benchmarks/dimensionality/dimensionality_measure_{dim_net}_seed{dim_seed}.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("dimensionality", "dimensionality_measure")["threads"]
     resources:
-        mem_mb=16000 if SCALE == "paper" else (4000 if DIM_BIG else 3000),
-        runtime=240 if SCALE == "paper" else (60 if DIM_BIG else 30),
+        **rule_job_resources("dimensionality", "dimensionality_measure"),
     params:
         measure=DIM_MEASURE_PARAMS,
         all_layers_at=DIM["all_layers_at"],
@@ -87,11 +83,9 @@ rule dimensionality_sweep_point:
         "benchmarks/dimensionality/dimensionality_sweep_lr{dim_lr}_bs{dim_bs}.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("dimensionality", "dimensionality_sweep_point")["threads"]
     resources:
-        mem_mb=16000 if SCALE == "paper" else (4000 if DIM_BIG else 3000),
-        runtime=720 if SCALE == "paper" else (120 if DIM_BIG else 20),
-        gpu=1 if SCALE == "paper" else 0,
+        **rule_job_resources("dimensionality", "dimensionality_sweep_point"),
     params:
         train=lambda wc: _dim_train_params(
             DIM["sgd_sweep"]["network"],
@@ -121,10 +115,9 @@ rule dimensionality_sweep:
         "benchmarks/dimensionality/dimensionality_sweep.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("dimensionality", "dimensionality_sweep")["threads"]
     resources:
-        mem_mb=500,
-        runtime=5,
+        **rule_job_resources("dimensionality", "dimensionality_sweep"),
     script:
         "../scripts/dimensionality_sweep.py"
 
@@ -151,10 +144,9 @@ rule dimensionality_figures:
         "benchmarks/dimensionality/dimensionality_figures.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("dimensionality", "dimensionality_figures")["threads"]
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **rule_job_resources("dimensionality", "dimensionality_figures"),
     params:
         runs=DIM_RUNS,
         networks=DIM_NETS,
@@ -179,10 +171,9 @@ rule dimensionality_claims:
         "benchmarks/dimensionality/dimensionality_claims.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("dimensionality", "dimensionality_claims")["threads"]
     resources:
-        mem_mb=2000,
-        runtime=30 if DIM_BIG else 5,
+        **rule_job_resources("dimensionality", "dimensionality_claims"),
     params:
         runs=DIM_RUNS,
         networks=DIM_NETS,

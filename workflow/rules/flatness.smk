@@ -49,11 +49,9 @@ rule flatness_run:
         seed=r"[0-9]+",
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("flatness", "flatness_run")["threads"]
     resources:
-        mem_mb=2000 if SCALE == "demo" else (4000 if SCALE == "reference" else 16000),
-        runtime=20 if SCALE == "demo" else (60 if SCALE == "reference" else 2880),
-        gpu=1 if SCALE == "paper" else 0,
+        **rule_job_resources("flatness", "flatness_run"),
     params:
         data=lambda wc: {
             k: FLAT_EXPS[wc.exp][k] for k in ("dataset", "classes", "n_train", "n_test", "standardize", "resize")
@@ -84,10 +82,9 @@ rule flatness_collect:
         "benchmarks/flatness/flatness_collect.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("flatness", "flatness_collect")["threads"]
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **rule_job_resources("flatness", "flatness_collect"),
     params:
         late=FLAT_LATE,
     script:
@@ -114,10 +111,9 @@ rule flatness_figures:
         "benchmarks/flatness/flatness_figures.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("flatness", "flatness_figures")["threads"]
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **rule_job_resources("flatness", "flatness_figures"),
     script:
         "../scripts/flatness_figures.py"
 
@@ -133,10 +129,9 @@ rule flatness_claims:
         "benchmarks/flatness/flatness_claims.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("flatness", "flatness_claims")["threads"]
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **rule_job_resources("flatness", "flatness_claims"),
     params:
         scale=SCALE,
         source=SOURCE,

@@ -37,11 +37,9 @@ rule mouse_vs_cnn_model:
         "benchmarks/mouse_vs_cnn/mouse_vs_cnn_model_{mvc_weights}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: rule_resources("mouse_vs_cnn", "mouse_vs_cnn_model")["threads"]
     resources:
-        mem_mb=3000,
-        runtime=20 if SCALE == "demo" else 60,
-        gpu=1 if SCALE == "paper" else 0,
+        **rule_job_resources("mouse_vs_cnn", "mouse_vs_cnn_model"),
     params:
         arch=MVC_CNN["arch"],
         input_size=MVC_CNN["input_size"],
@@ -65,10 +63,9 @@ rule mouse_vs_cnn_planting_features:
         "benchmarks/mouse_vs_cnn/mouse_vs_cnn_planting_features.tsv"
     conda:
         ENV
-    threads: 2
+    threads: rule_resources("mouse_vs_cnn", "mouse_vs_cnn_planting_features")["threads"]
     resources:
-        mem_mb=4000,
-        runtime=10 if SCALE == "demo" else 60,
+        **rule_job_resources("mouse_vs_cnn", "mouse_vs_cnn_planting_features"),
     params:
         layers=sorted(
             set(MVC["embedded"]["planted_layers"][a] for a in MVC["areas"] if a in MVC["embedded"]["planted_layers"])
@@ -96,10 +93,9 @@ rule mouse_vs_cnn_responses:
         "benchmarks/mouse_vs_cnn/mouse_vs_cnn_responses.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("mouse_vs_cnn", "mouse_vs_cnn_responses")["threads"]
     resources:
-        mem_mb=4000,
-        runtime=10 if SCALE == "demo" else (60 if SOURCE == "embedded" else 1440),
+        **rule_job_resources("mouse_vs_cnn", "mouse_vs_cnn_responses"),
     params:
         manifest=f"{BO_CACHE}/manifest.json",
         lag_frames=MVC["response_lag_frames"],
@@ -125,11 +121,9 @@ rule mouse_vs_cnn_cnn_rsm:
         "benchmarks/mouse_vs_cnn/mouse_vs_cnn_cnn_rsm_{mvc_weights}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: rule_resources("mouse_vs_cnn", "mouse_vs_cnn_cnn_rsm")["threads"]
     resources:
-        mem_mb=3000 if SCALE == "demo" else 8000,
-        runtime=10 if SCALE == "demo" else 60,
-        gpu=1 if SCALE == "paper" else 0,
+        **rule_job_resources("mouse_vs_cnn", "mouse_vs_cnn_cnn_rsm"),
     params:
         warp=MVC["warp"],
         batch_size=MVC_CNN["batch_size"],
@@ -151,10 +145,9 @@ rule mouse_vs_cnn_baseline_rsm:
         "benchmarks/mouse_vs_cnn/mouse_vs_cnn_baseline_rsm.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("mouse_vs_cnn", "mouse_vs_cnn_baseline_rsm")["threads"]
     resources:
-        mem_mb=2000 if SCALE == "demo" else 6000,
-        runtime=10 if SCALE == "demo" else 30,
+        **rule_job_resources("mouse_vs_cnn", "mouse_vs_cnn_baseline_rsm"),
     params:
         warp=MVC["warp"],
         input_size=MVC["baselines"]["input_size"],
@@ -177,11 +170,9 @@ rule mouse_vs_cnn_robustness:
         "benchmarks/mouse_vs_cnn/mouse_vs_cnn_robustness.tsv"
     conda:
         ENV
-    threads: 2
+    threads: rule_resources("mouse_vs_cnn", "mouse_vs_cnn_robustness")["threads"]
     resources:
-        mem_mb=3000 if SCALE == "demo" else 12000,
-        runtime=10 if SCALE == "demo" else 120,
-        gpu=1 if SCALE == "paper" else 0,
+        **rule_job_resources("mouse_vs_cnn", "mouse_vs_cnn_robustness"),
     params:
         warp=MVC["warp"],
         batch_size=MVC_CNN["batch_size"],
@@ -212,10 +203,9 @@ rule mouse_vs_cnn_similarity:
         "benchmarks/mouse_vs_cnn/mouse_vs_cnn_similarity.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("mouse_vs_cnn", "mouse_vs_cnn_similarity")["threads"]
     resources:
-        mem_mb=3000,
-        runtime=10 if SCALE == "demo" else 120,
+        **rule_job_resources("mouse_vs_cnn", "mouse_vs_cnn_similarity"),
     params:
         weights=MVC_WEIGHTS,
         primary=MVC_PRIMARY,
@@ -271,10 +261,9 @@ rule mouse_vs_cnn_report:
         "benchmarks/mouse_vs_cnn/mouse_vs_cnn_report.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("mouse_vs_cnn", "mouse_vs_cnn_report")["threads"]
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **rule_job_resources("mouse_vs_cnn", "mouse_vs_cnn_report"),
     params:
         primary=MVC_PRIMARY,
         source=SOURCE,

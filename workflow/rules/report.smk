@@ -13,10 +13,9 @@ rule provenance:
         "logs/provenance.log",
     conda:
         ENV
-    threads: 1
+    threads: rule_resources(None, "provenance")["threads"]
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **rule_job_resources(None, "provenance"),
     params:
         config=config,
         manifest=str(Path(CONN_CACHE) / "mouse_connectivity_manifest.json"),  # a user's own cache too
@@ -35,9 +34,8 @@ rule report_front_page:
         "logs/report_front_page.log",
     conda:
         ENV
-    threads: 1
+    threads: rule_resources(None, "report_front_page")["threads"]
     resources:
-        mem_mb=500,
-        runtime=5,
+        **rule_job_resources(None, "report_front_page"),
     script:
         "../scripts/report_front_page.py"

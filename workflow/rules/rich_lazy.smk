@@ -27,10 +27,9 @@ rule rich_lazy_inits:
         "benchmarks/rich_lazy/rich_lazy_inits.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("rich_lazy", "rich_lazy_inits")["threads"]
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **rule_job_resources("rich_lazy", "rich_lazy_inits"),
     params:
         n_hidden=RL["n_hidden"],
         ranks=RL["ranks"],
@@ -56,11 +55,9 @@ rule rich_lazy_train:
         "benchmarks/rich_lazy/rich_lazy_train_{rl_task}.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("rich_lazy", "rich_lazy_train")["threads"]
     resources:
-        mem_mb=4000 if SCALE == "paper" else 1500,
-        runtime=600 if SCALE == "paper" else (120 if SCALE == "reference" else 30),
-        gpu=1 if SCALE == "paper" else 0,
+        **rule_job_resources("rich_lazy", "rich_lazy_train"),
     params:
         task=lambda wc: _rl_task_params(RL, wc.rl_task),
         trainer=lambda wc: _rl_trainer(RL, wc.rl_task),
@@ -86,10 +83,9 @@ rule rich_lazy_theory:
         "benchmarks/rich_lazy/rich_lazy_theory.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("rich_lazy", "rich_lazy_theory")["threads"]
     resources:
-        mem_mb=1000,
-        runtime=60 if SCALE != "demo" else 10,
+        **rule_job_resources("rich_lazy", "rich_lazy_theory"),
     params:
         theory=RL["theory"],
         seed=config["seed"],
@@ -128,10 +124,9 @@ rule rich_lazy_report:
         "benchmarks/rich_lazy/rich_lazy_report.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("rich_lazy", "rich_lazy_report")["threads"]
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **rule_job_resources("rich_lazy", "rich_lazy_report"),
     params:
         aligned_rank=RL["aligned_rank"],
         scale=SCALE,

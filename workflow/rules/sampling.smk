@@ -23,11 +23,9 @@ rule sampling_density:
         task="bimodal|laplace",
     conda:
         ENV
-    threads: SAMPLING["threads"]
+    threads: rule_resources("sampling", "sampling_density")["threads"]
     resources:
-        mem_mb=2000 if SCALE == "demo" else 4000,
-        runtime=30 if SCALE == "demo" else 600,
-        gpu=1 if SCALE == "paper" else 0,
+        **rule_job_resources("sampling", "sampling_density"),
     params:
         train=_sampling_train(SAMPLING),
         target=_sampling_target(SAMPLING),
@@ -57,11 +55,9 @@ rule sampling_digits:
         "benchmarks/sampling/sampling_digits.tsv"
     conda:
         ENV
-    threads: SAMPLING["threads"]
+    threads: rule_resources("sampling", "sampling_digits")["threads"]
     resources:
-        mem_mb=3000 if SCALE == "demo" else (16000 if SCALE == "paper" else 4000),
-        runtime=30 if SCALE == "demo" else 1440,
-        gpu=1 if SCALE == "paper" else 0,
+        **rule_job_resources("sampling", "sampling_digits"),
     params:
         train=lambda wc: {
             **_sampling_train(SAMPLING),
@@ -95,11 +91,9 @@ rule sampling_size_sweep:
         "benchmarks/sampling/sampling_size_sweep.tsv"
     conda:
         ENV
-    threads: SAMPLING["threads"]
+    threads: rule_resources("sampling", "sampling_size_sweep")["threads"]
     resources:
-        mem_mb=2000 if SCALE == "demo" else 4000,
-        runtime=30 if SCALE == "demo" else 1440,
-        gpu=1 if SCALE == "paper" else 0,
+        **rule_job_resources("sampling", "sampling_size_sweep"),
     params:
         train=_sampling_train(SAMPLING),
         target=_sampling_target(SAMPLING),
@@ -130,10 +124,9 @@ rule sampling_figure:
         fig="|".join(SAMPLING_FIGURES),
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("sampling", "sampling_figure")["threads"]
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **rule_job_resources("sampling", "sampling_figure"),
     params:
         fig="{fig}",
     script:
@@ -157,10 +150,9 @@ rule sampling_claims:
         "benchmarks/sampling/sampling_claims.tsv"
     conda:
         ENV
-    threads: 1
+    threads: rule_resources("sampling", "sampling_claims")["threads"]
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **rule_job_resources("sampling", "sampling_claims"),
     params:
         accel_threshold_frac=SAMPLING["accel_threshold_frac"],
         seed=config["seed"],
