@@ -155,3 +155,41 @@ def test_bad_arguments_raise_clear_errors():
         hessian_top_eigenvalue(lambda: (w**2).sum(), [w], method="qr")
     with pytest.raises(ValueError, match="n_iter"):
         hessian_top_eigenvalue(lambda: (w**2).sum(), [w], n_iter=0)
+
+
+def test_absolute_tolerance_power_iteration_finds_largest_algebraic_eigenvalue():
+    # the credit-assignment authors' stopping rule (absolute change, estimate starts at 0);
+    # the dominant eigenvalue -7 is negative, so the shifted second pass must find 5
+    loss, params, _ = _quadratic([5.0, -7.0, 1.0, 0.5], seed=0)
+    res = top_eigen(loss, params, n_iter=2000, tol=1e-13, seed=0, tol_mode="absolute")
+    assert res.converged
+    assert res.eigenvalue == pytest.approx(5.0, rel=1e-6)
+    assert res.n_hvp == len(res.history)  # one product per iteration, both passes counted
+
+
+def test_absolute_tolerance_stops_at_the_first_step_below_tol():
+    # H = 0.5 I: the first estimate is 0.5, within tol = 1 of the starting 0, so one product;
+    # the relative rule needs a second estimate to compare with
+    w = torch.zeros(3, requires_grad=True)
+    loss = lambda: 0.25 * (w**2).sum()  # noqa: E731
+    assert top_eigen(loss, [w], n_iter=50, tol=1.0, tol_mode="absolute").n_hvp == 1
+    assert top_eigen(loss, [w], n_iter=50, tol=1.0, tol_mode="relative").n_hvp == 2
+    with pytest.raises(ValueError, match="tol_mode"):
+        top_eigen(loss, [w], tol_mode="abs")
+    with pytest.raises(ValueError, match="power"):
+        top_eigen(loss, [w], tol_mode="absolute", method="lanczos")
+
+
+def test_operator_counts_products_and_one_tensor_norm_is_torchs():
+    from neurorepro.measures.hessian import HessianVectorProduct, _norm
+
+    loss, params, A = _quadratic([2.0, 1.0, -3.0])
+    op = HessianVectorProduct(loss, params)
+    v = [torch.randn(3)]
+    torch.testing.assert_close(op(v)[0], A @ v[0])
+    torch.testing.assert_close(op(v)[0], A @ v[0])
+    assert op.n_calls == 2
+    assert float(op.loss) == pytest.approx(float(loss().detach()))
+    assert torch.equal(_norm(v), v[0].norm())  # one tensor: exactly torch's norm
+    two = [torch.randn(4, 2), torch.randn(5)]
+    torch.testing.assert_close(_norm(two), torch.cat([t.reshape(-1) for t in two]).norm())

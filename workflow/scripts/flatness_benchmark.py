@@ -19,7 +19,7 @@ import time
 import torch
 
 from neurorepro.flatness.measure import mse_loss
-from neurorepro.measures.hessian import _HVP, top_eigen
+from neurorepro.measures.hessian import HessianVectorProduct, top_eigen
 from neurorepro.measures.jacobian import input_jacobian
 from neurorepro.nets import DeepNet, SGDTrainer, load_dataset
 from neurorepro.runtime import seed_everything, set_threads
@@ -54,7 +54,7 @@ def main() -> None:
     loss_fn = lambda: mse_loss(net(x), y)  # noqa: E731
     res: dict = {"threads": a.threads, "n_probe": len(x), "n_params": sum(p.numel() for p in params), "tol": a.tol}
 
-    op, w, c = _timed(lambda: _HVP(loss_fn, params))
+    op, w, c = _timed(lambda: HessianVectorProduct(loss_fn, params))
     res["gradient_graph_s"] = w
     v = [torch.randn_like(p) for p in params]
     _, w, c = _timed(lambda: [op(v) for _ in range(5)])

@@ -10,6 +10,8 @@ passes.
 
 Functions
 ---------
+:class:`HessianVectorProduct`  the operator ``v -> H v`` with its gradient graph built once
+                                (for callers that run their own iterations or time one product).
 :func:`hvp`                     one product ``H v`` (list of tensors in, list out).
 :func:`hessian_top_eigenvalue`  largest (algebraic) eigenvalue by power iteration or Lanczos.
 :func:`top_eigen`               the same, returning a :class:`TopEigenResult` with
@@ -42,13 +44,17 @@ def _dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def _norm(a: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Euclidean norm of the concatenation of ``a``; for one tensor exactly ``a[0].norm()``."""
+    if len(a) == 1:
+        return torch.linalg.vector_norm(a[0])
     return torch.sqrt(_dot(a, a))
 
 
-class _HVP:
-    """Hessian-vector products of ``loss_fn`` at the current ``params``.
+class HessianVectorProduct:
+    """Hessian-vector products of ``loss_fn`` at the current ``params``: ``op(v)`` returns ``H v``.
 
-    The loss and its gradient graph are computed once at construction and reused.
+    The loss and its gradient graph are computed once at construction and reused by every
+    product; ``n_calls`` counts the products, ``loss`` is the (detached) loss value.
     """
 
     def __init__(self, loss_fn: LossFn, params: Sequence[torch.Tensor]):
@@ -81,7 +87,7 @@ def hvp(loss_fn: LossFn, params: Sequence[torch.Tensor], vec: Sequence[torch.Ten
     params = _check_params(params)
     if len(vec) != len(params) or any(v.shape != p.shape for v, p in zip(vec, params)):
         raise ValueError("vec must be a list of tensors shaped like params")
-    return _HVP(loss_fn, params)(vec)
+    return HessianVectorProduct(loss_fn, params)(vec)
 
 
 def _random_like(params: Sequence[torch.Tensor], gen: torch.Generator, kind: str = "normal") -> list[torch.Tensor]:
@@ -104,7 +110,7 @@ class TopEigenResult:
     eigenvalue : the estimate of the largest (algebraic) Hessian eigenvalue.
     eigenvector : unit-norm list of tensors shaped like ``params``.
     n_hvp : Hessian-vector products used (including a shift pass, if one was needed).
-    converged : whether the relative change fell below ``tol`` within ``n_iter``.
+    converged : whether the change of the estimate fell below ``tol`` within ``n_iter``.
     history : the eigenvalue estimate after each iteration.
     """
 
@@ -121,11 +127,17 @@ def _power(
     n_iter: int,
     tol: float,
     shift: float = 0.0,
+    absolute: bool = False,
 ) -> tuple[float, list[torch.Tensor], int, bool, list[float]]:
-    """Power iteration on ``op - shift*I``; returns (eigenvalue of that operator, v, n, converged, history)."""
+    """Power iteration on ``op - shift*I``; returns (eigenvalue of that operator, v, n, converged, history).
+
+    Stops when the Rayleigh quotient changes by at most ``tol`` relative to its size, or with
+    ``absolute`` by at most ``tol`` in absolute value, the estimate before the first
+    product counting as 0.
+    """
     nv = _norm(v)
     v = [x / nv for x in v]
-    lam_prev = None
+    lam_prev = 0.0 if absolute else None
     history: list[float] = []
     for it in range(1, n_iter + 1):
         hv = op(v)
@@ -137,7 +149,10 @@ def _power(
         if norm == 0.0:
             return 0.0, v, it, True, history
         v = [h / norm for h in hv]
-        if lam_prev is not None and abs(lam - lam_prev) <= tol * max(abs(lam), 1e-12):
+        if absolute:
+            if abs(lam - lam_prev) <= tol:
+                return lam, v, it, True, history
+        elif lam_prev is not None and abs(lam - lam_prev) <= tol * max(abs(lam), 1e-12):
             return lam, v, it, True, history
         lam_prev = lam
     return lam, v, n_iter, False, history
@@ -203,6 +218,7 @@ def top_eigen(
     tol: float = 1e-3,
     seed: int = 0,
     method: str = "power",
+    tol_mode: str = "relative",
 ) -> TopEigenResult:
     """Largest algebraic eigenvalue of the loss Hessian, with eigenvector and cost.
 
@@ -211,7 +227,10 @@ def top_eigen(
     loss_fn : closure returning the scalar loss from ``params``.
     params : tensors the Hessian is taken with respect to.
     n_iter : maximum number of iterations (HVPs) per pass.
-    tol : stop when the relative change of the estimate is below ``tol``.
+    tol : stop when the change of the estimate is at most ``tol``: relative to the estimate
+        (``tol_mode="relative"``) or in absolute value (``tol_mode="absolute"``, power
+        iteration only; the estimate before the first product counts as 0, as in the
+        credit-assignment authors' ``saveHess_seqMNIST.py``).
     seed : seed of the random start vector (the result is deterministic given it).
     method : ``"power"`` (power iteration on ``H``; if the dominant eigenvalue is
         negative a second pass on ``H - lambda_dom I`` finds the largest algebraic one)
@@ -221,15 +240,21 @@ def top_eigen(
         raise ValueError(f"n_iter must be >= 1, got {n_iter}")
     if not tol > 0:
         raise ValueError(f"tol must be > 0, got {tol}")
-    op = _HVP(loss_fn, params)
+    if tol_mode not in ("relative", "absolute"):
+        raise ValueError(f"tol_mode must be 'relative' or 'absolute', got {tol_mode!r}")
+    if tol_mode == "absolute" and method != "power":
+        raise ValueError("tol_mode='absolute' is defined for method='power' only")
+    absolute = tol_mode == "absolute"
+    op = HessianVectorProduct(loss_fn, params)
     gen = torch.Generator().manual_seed(int(seed))
     v0 = _random_like(op.params, gen)
     if method == "power":
-        lam, v, n, conv, hist = _power(op, v0, n_iter, tol)
+        lam, v, n, conv, hist = _power(op, v0, n_iter, tol, absolute=absolute)
         if lam < 0:
             # dominant eigenvalue is negative: the largest algebraic eigenvalue is
             # lam + top eigenvalue of the PSD-shifted operator H - lam I.
-            mu, v, n2, conv, hist2 = _power(op, _random_like(op.params, gen), n_iter, tol, shift=lam)
+            mu, v, n2, conv, hist2 = _power(op, _random_like(op.params, gen), n_iter, tol, shift=lam,
+                                            absolute=absolute)
             lam, n, hist = mu + lam, n + n2, hist + [h + lam for h in hist2]
     elif method == "lanczos":
         lam, v, n, conv, hist = _lanczos(op, v0, n_iter, tol)
@@ -246,12 +271,14 @@ def hessian_top_eigenvalue(
     tol: float = 1e-3,
     seed: int = 0,
     method: str = "power",
+    tol_mode: str = "relative",
 ) -> float:
     """Largest algebraic eigenvalue of the Hessian of ``loss_fn`` w.r.t. ``params``.
 
     See :func:`top_eigen` for the parameters; this returns only the eigenvalue.
     """
-    return top_eigen(loss_fn, params, n_iter=n_iter, tol=tol, seed=seed, method=method).eigenvalue
+    return top_eigen(loss_fn, params, n_iter=n_iter, tol=tol, seed=seed, method=method,
+                     tol_mode=tol_mode).eigenvalue
 
 
 def hessian_trace(
@@ -271,7 +298,7 @@ def hessian_trace(
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-    op = _HVP(loss_fn, params)
+    op = HessianVectorProduct(loss_fn, params)
     gen = torch.Generator().manual_seed(int(seed))
     vals = []
     for _ in range(n_samples):
@@ -290,7 +317,7 @@ def dense_hessian(loss_fn: LossFn, params: Sequence[torch.Tensor]) -> torch.Tens
 
     Only for small problems (tests, sanity checks).
     """
-    op = _HVP(loss_fn, params)
+    op = HessianVectorProduct(loss_fn, params)
     shapes = [p.shape for p in op.params]
     sizes = [p.numel() for p in op.params]
     P = sum(sizes)
