@@ -460,12 +460,21 @@ def test_schema_refuses_unknown_and_out_of_range_keys():
     import jsonschema
     import yaml
 
-    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/rich_lazy.schema.yaml").read_text())
-    v = jsonschema.Draft202012Validator(schema)
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    schemas = Path(__file__).parents[1] / "workflow/schemas"
+    schema = yaml.safe_load((schemas / "rich_lazy.schema.yaml").read_text())
+    # relative $refs (resources.schema.yaml) resolve in the schemas folder, as Snakemake's validate does
+    registry = Registry(retrieve=lambda uri: Resource.from_contents(
+        yaml.safe_load((schemas / uri).read_text()), default_specification=DRAFT202012))
+    v = jsonschema.Draft202012Validator(schema, registry=registry)
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())["rich_lazy"]
     assert not list(v.iter_errors(config))
     for bad, word in (({"connectivity": {"sign": "signed"}}, "signed"), ({"demo": {"n_iter": 0}}, "minimum"),
-                      ({"tasks": ["GoNoGo"]}, "GoNoGo"), ({"paper": {"n_hiden": 3}}, "n_hiden")):
+                      ({"tasks": ["GoNoGo"]}, "GoNoGo"), ({"paper": {"n_hiden": 3}}, "n_hiden"),
+                      ({"smnist": {"batchsize": 200}}, "batchsize"), ({"ntk_steps": "last"}, "last"),
+                      ({"smnist": {"holdout": -1}}, "minimum")):
         errors = " ".join(e.message for e in v.iter_errors(bad))
         assert word in errors
 
