@@ -16,7 +16,6 @@ CAUSAL_KEYS = [
     "input_mean",
     "input_std",
     "frac_excitatory",
-    "threads",
     "archs",
     "granger",
     "model",

@@ -283,7 +283,6 @@ def _check_sampling(sec: dict) -> None:
         "sweep_sizes",
         "sweep_task",
         "sweep_seeds",
-        "threads",
         "weight_decay",
         "amsgrad",
         "lr_schedule",
@@ -382,7 +381,7 @@ def _dim_train_params(net: str, lr=None, batch_size=None, momentum=None, epochs=
 
 def _check_credit_assignment(sec: dict) -> None:
     """Checks the schema cannot express, with the config key named."""
-    missing = [k for k in ["tasks", "rules", "n_seeds", "threads", "gap", *CA_TRAINER_KEYS] if k not in sec]
+    missing = [k for k in ["tasks", "rules", "n_seeds", "gap", *CA_TRAINER_KEYS] if k not in sec]
     if missing:
         raise ValueError(f"config credit_assignment (scale {SCALE}) lacks keys {missing}")
     if "bptt" not in sec["rules"]:
