@@ -23,13 +23,6 @@ from neurorepro.rich_lazy.inits import (
     shuffle_entries,
     truncate_rank,
 )
-from neurorepro.rich_lazy.measures import (
-    empirical_ntk,
-    kernel_alignment,
-    matrix_alignment,
-    relative_weight_change,
-    representation_alignment,
-)
 from neurorepro.rich_lazy.model import LeakyReLURNN, RNNTrainer
 from neurorepro.rich_lazy.summary import (
     build_claims,
@@ -210,43 +203,6 @@ def test_build_inits_equal_norms_and_ranks():
     assert np.array_equal(ds.W0.values, again.W0.values)  # seeded
     with pytest.raises(ValueError, match="rich_lazy.ranks"):
         build_inits(12, [1, 13], 1.25, 1, 5)
-
-
-# -- measures ------------------------------------------------------------------------------
-def test_alignment_measures_identity_and_hand_computation():
-    rng = np.random.default_rng(0)
-    H = rng.standard_normal((5, 3))
-    assert representation_alignment(H, H) == pytest.approx(1.0)
-    assert representation_alignment(H, 3 * H) == pytest.approx(1.0)
-    K = H @ H.T
-    assert kernel_alignment(K, K) == pytest.approx(1.0)
-    # hand computation: H0 = I2 -> G0 = I; H = [[1, 1], [0, 1]] -> G = [[2, 1], [1, 1]]
-    # <G0, G> = 3, ||G0|| = sqrt 2, ||G|| = sqrt 7
-    H0, H1 = np.eye(2), np.array([[1.0, 1.0], [0.0, 1.0]])
-    assert representation_alignment(H0, H1) == pytest.approx(3 / np.sqrt(14))
-    assert matrix_alignment(np.array([[1.0, 0]]), np.array([[0.0, 1]])) == pytest.approx(0.0)
-    assert relative_weight_change(np.eye(2), 2 * np.eye(2)) == pytest.approx(1.0)
-
-
-def test_empirical_ntk_matches_explicit_per_example_gradients():
-    torch.manual_seed(0)
-    net = LeakyReLURNN(3, 5, 2, alpha=0.5).double()
-    net.reset_io(torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        net.W_hh.copy_(torch.randn(5, 5, dtype=torch.float64) * 0.5)
-    net.double()
-    x = torch.rand(4, 3, 3, dtype=torch.float64)  # T=4, B=3
-    K = empirical_ntk(net, x)
-    out, _ = net(x)
-    grads = []
-    for t in range(4):
-        for b in range(3):
-            for k in range(2):
-                (g,) = torch.autograd.grad(out[t, b, k], net.W_hh, retain_graph=True)
-                grads.append(g.reshape(-1))
-    J = torch.stack(grads)
-    assert K.shape == (24, 24)
-    np.testing.assert_allclose(K, (J @ J.T).numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_rnn_forward_matches_update_rule():

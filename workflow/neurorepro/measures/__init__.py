@@ -4,7 +4,11 @@
   (participation ratio, PCA at 90% variance, TwoNN, Levina–Bickel MLE, local PCA).
 - ``neurorepro.measures.hessian`` (HVPs, top eigenvalue, Hutchinson trace) /
   ``neurorepro.measures.jacobian`` (input Jacobians and their spectra, conv operator norms)
-  (flatness and credit_assignment papers):
+  (flatness and credit_assignment papers),
+  ``neurorepro.measures.alignment`` (matrix, representation and tangent-kernel alignment,
+  relative weight change; rich_lazy),
+  ``neurorepro.measures.similarity`` (RSMs and their similarity; mouse_vs_cnn),
+  ``neurorepro.measures.bootstrap`` (percentile bootstrap over independent units; every paper):
   import them by their module path; this package does not import them eagerly.
 """
 from neurorepro.measures.dimension import (  # noqa: F401

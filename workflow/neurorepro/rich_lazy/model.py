@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .measures import (
+from neurorepro.measures.alignment import (
     empirical_ntk,
     kernel_alignment,
     relative_weight_change,
@@ -175,7 +175,7 @@ class RNNTrainer:
         return self
 
     def laziness(self, probe: TrialBatch, ntk_trials: int, ntk_steps: str = "all") -> dict[str, float]:
-        """Laziness measures and accuracy on the fixed ``probe`` batch (see :mod:`.measures`).
+        """Laziness measures and accuracy on the fixed ``probe`` batch (see :mod:`neurorepro.measures.alignment`).
 
         The tangent kernels use the first ``ntk_trials`` probe trials and every output, at
         every step (``ntk_steps='all'``) or only at the steps that carry a target

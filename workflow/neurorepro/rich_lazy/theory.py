@@ -41,7 +41,7 @@ from scipy.integrate import solve_ivp
 
 from .aligned import aligned_map, least_squares_statistic
 from .inits import effective_rank, rescale, truncate_rank
-from .measures import matrix_alignment
+from neurorepro.measures.alignment import matrix_alignment
 
 
 def closed_form(s: float, cos_theta: float, r: int, d: int) -> dict[str, float]:
