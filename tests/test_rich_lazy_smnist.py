@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from neurorepro.rich_lazy.experiment import build_inits, run_task
-from neurorepro.rich_lazy.measures import empirical_ntk
+from neurorepro.measures.alignment import empirical_ntk
 from neurorepro.rich_lazy.mnist import load_mnist, read_idx, write_idx
 from neurorepro.rich_lazy.model import RNNTrainer, target_steps
 from neurorepro.rich_lazy.tasks import Task

@@ -77,3 +77,43 @@ def test_bad_config_is_refused_naming_the_key(snakemake_run, bad, message):
     proc = snakemake_run("-n", "rich_lazy", config=bad, check=False)
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
+
+
+def _smnist_config(data_dir: str | None) -> dict:
+    import copy
+
+    cfg = copy.deepcopy(TINY)
+    cfg["rich_lazy"]["tasks"] = ["SMNIST"]
+    cfg["rich_lazy"]["smnist"] = {"data_dir": data_dir, "holdout": 5, "batch_size": 4, "probe_trials": 6,
+                                  "ntk_trials": 3}
+    cfg["rich_lazy"]["ntk_steps"] = "target"
+    return cfg
+
+
+@pytest.mark.workflow
+def test_smnist_through_snakemake_from_idx_files_and_a_clear_error_without_them(snakemake_run):
+    """SMNIST reads the MNIST files of rich_lazy.smnist.data_dir (written here in the IDX format); a
+    missing folder plans fine and fails when the job runs, naming the file and the key."""
+    from test_rich_lazy_smnist import write_fake_mnist
+
+    _place_W(snakemake_run)
+    target = "results/rich_lazy/SMNIST/laziness.tsv"
+    proc = snakemake_run("-p", target, "--allowed-rules", *RL_RULES, config=_smnist_config("no_mnist_here"),
+                         check=False)
+    assert proc.returncode != 0
+    log = (snakemake_run.workdir / "logs" / "rich_lazy" / "rich_lazy_train_SMNIST.log").read_text()
+    said = proc.stdout + proc.stderr + log
+    assert "train-images-idx3-ubyte" in said and "rich_lazy.smnist.data_dir" in said
+    proc = snakemake_run("-n", "rich_lazy", config=_smnist_config(None), check=False)
+    assert proc.returncode != 0 and "rich_lazy.smnist.data_dir" in proc.stdout + proc.stderr
+    write_fake_mnist(snakemake_run.workdir / "mnist" / "MNIST" / "raw", n=40)
+    snakemake_run("-p", target, "--allowed-rules", *RL_RULES, config=_smnist_config("mnist"))
+    df = pd.read_csv(snakemake_run.workdir / target, sep="\t")
+    assert len(df) == 2 * 7 and set(df.task) == {"SMNIST"}
+    # the toy 8-unit Dale block can have spectral radius ~3 (seed 0: 3.0), which 28 ReLU steps blow up
+    # to NaN; every other init trains to a finite weight change
+    assert df[df.family != "connectivity"].weight_change.notna().all()
+    # all-silent ReLU states at N = 8 leave a Gram matrix or kernel of zeros (alignment NaN) now and then
+    assert df[["rep_alignment", "ntk_alignment"]].notna().mean().min() > 0.7
+    log = (snakemake_run.workdir / "logs" / "rich_lazy" / "rich_lazy_train_SMNIST.log").read_text()
+    assert "MNIST file train-images-idx3-ubyte.gz sha256" in log
