@@ -15,10 +15,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import stats
-
 from neurorepro.claims import Claim
 from neurorepro.measures.bootstrap import bootstrap_ci, bootstrap_seed
+from neurorepro.measures.correlation import partial_spearman, spearman, spearman_test
 
 FINAL_VARS = ("train_acc", "test_acc", "test_acc_noisy", "train_loss", "test_loss", "top_eig", "grad_alignment", "eff_curv")
 REFERENCE = "bptt"
@@ -62,22 +61,6 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return counts.join(out).reset_index()
 
 
-def partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
-    """Spearman correlation of ``x`` and ``y`` with the ranks of ``z`` regressed out of both."""
-    rx, ry, rz = (stats.rankdata(v) for v in (x, y, z))
-    A = np.column_stack([np.ones_like(rz), rz])
-    res = [r - A @ np.linalg.lstsq(A, r, rcond=None)[0] for r in (rx, ry)]
-    den = np.linalg.norm(res[0]) * np.linalg.norm(res[1])
-    return float(res[0] @ res[1] / den) if den > 0 else float("nan")
-
-
-def _spearman(x, y) -> float:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(np.corrcoef(stats.rankdata(x), stats.rankdata(y))[0, 1])
-
-
 def gap_curvature_correlation(runs: pd.DataFrame, gap: str = "gap_noisy") -> pd.DataFrame:
     """Spearman correlation of gap with final curvature across the baseline runs that reached the
     criterion, per task, and the partial correlation given training accuracy (which still varies
@@ -87,7 +70,7 @@ def gap_curvature_correlation(runs: pd.DataFrame, gap: str = "gap_noisy") -> pd.
     for task, d in base.groupby("task", sort=False):
         for g in dict.fromkeys((gap, "gap", "gap_noisy")):
             ok = len(d) >= 3 and d[g].nunique() > 1 and d.top_eig.nunique() > 1
-            rho, p_s = stats.spearmanr(d.top_eig, d[g]) if ok else (float("nan"), float("nan"))
+            rho, p_s = spearman_test(d.top_eig, d[g]) if ok else (float("nan"), float("nan"))
             partial = partial_spearman(d.top_eig.to_numpy(), d[g].to_numpy(), d.train_acc.to_numpy()) if ok else float("nan")
             rows.append({"task": task, "gap_measure": g, "n_runs": len(d), "n_seeds": d.seed.nunique(), "spearman_rho": rho,
                          "spearman_p": p_s, "partial_rho_given_train_acc": partial})
@@ -195,12 +178,12 @@ def make_claims(runs: pd.DataFrame, *, scale: str, source: str, seed: int = 0, g
 
         def rho(ids):
             g = gather(ids)
-            return _spearman(g[:, 0], g[:, 1])
+            return spearman(g[:, 0], g[:, 1], min_n=3)
 
         def prho(ids):
             g = gather(ids)
             return partial_spearman(g[:, 0], g[:, 1], g[:, 2]) if len(g) >= 4 else float("nan")
-        corr_details = {**common, "n_runs": int(len(ok)), "spearman_p": float(stats.spearmanr(ok.top_eig, ok[gap])[1]) if len(ok) >= 3 else float("nan"),
+        corr_details = {**common, "n_runs": int(len(ok)), "spearman_p": spearman_test(ok.top_eig, ok[gap])[1],
                         "gap_measure": gap}
         claims.append(claim_(
             task, "Generalisation gap correlates positively with final curvature across runs (all rules, matched training accuracy).",

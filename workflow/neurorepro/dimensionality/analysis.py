@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from neurorepro.claims import Claim
 from neurorepro.dimensionality.experiment import early_layers, late_layer
 from neurorepro.measures.bootstrap import bootstrap_ci, bootstrap_seed
+from neurorepro.measures.correlation import spearman
 
 __all__ = [
     "layer_order",
@@ -114,7 +114,7 @@ def compression_over_training(dims: pd.DataFrame, measure: str) -> dict[str, flo
     if len(d) < 2:
         raise ValueError("need at least two snapshots")
     y = d["dimension"].to_numpy()
-    rho = spearmanr(d["epoch"], y).correlation if np.ptp(y) > 0 else 0.0
+    rho = spearman(d["epoch"], y) if np.ptp(y) > 0 else 0.0  # a constant dimension has no trend: 0
     return {
         "initial": float(y[0]),
         "final": float(y[-1]),
@@ -192,15 +192,15 @@ def sgd_per_seed(sweep: pd.DataFrame, measure: str, min_train_acc: float = 0.0) 
             y = d["dimension"].to_numpy()
             if np.ptp(x) > 0:
                 row["slope"] = float(np.polyfit(x, y, 1)[0])
-                row["spearman_noise"] = float(spearmanr(x, y).correlation) if np.ptp(y) > 0 else 0.0
+                row["spearman_noise"] = spearman(x, y) if np.ptp(y) > 0 else 0.0
             if {"train_acc", "test_acc"} <= set(d):
                 gap = (d["train_acc"] - d["test_acc"]).to_numpy()
                 if np.ptp(gap) > 0 and np.ptp(y) > 0:
-                    row["gap_spearman"] = float(spearmanr(y, gap).correlation)
+                    row["gap_spearman"] = spearman(y, gap)
             if {"train_loss", "test_loss"} <= set(d):
                 lgap = (d["test_loss"] - d["train_loss"]).to_numpy()
                 if np.ptp(lgap) > 0 and np.ptp(y) > 0:
-                    row["loss_gap_spearman"] = float(spearmanr(y, lgap).correlation)
+                    row["loss_gap_spearman"] = spearman(y, lgap)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -216,7 +216,7 @@ def sgd_noise_effect(sweep: pd.DataFrame, measure: str) -> dict[str, float]:
     if len(d) < 3:
         return {"spearman": float("nan"), "n_points": int(len(d)), "n_dropped": int(n_total - len(d))}
     noise = d["lr"] / d["batch_size"]
-    rho = spearmanr(noise, d["dimension"]).correlation
+    rho = spearman(noise, d["dimension"])
     return {"spearman": float(rho), "n_points": int(len(d)), "n_dropped": int(n_total - len(d))}
 
 

@@ -35,6 +35,7 @@ import pandas as pd
 
 from neurorepro.claims import Claim
 from neurorepro.measures.bootstrap import N_BOOT, bootstrap_ci, bootstrap_seed
+from neurorepro.measures.correlation import spearman as rank_correlation
 
 TARGET = "flatness"
 REPRESENTATION = ("mls", "volume", "volume_all", "local_dim", "nmls")
@@ -119,22 +120,9 @@ def late_final_rows(marked: pd.DataFrame) -> pd.DataFrame:
     return f
 
 
-def _average_ranks(v: np.ndarray) -> np.ndarray:
-    """1-based ranks of ``v``, ties sharing their average rank (scipy's ``rankdata`` default)."""
-    _, inv, counts = np.unique(v, return_inverse=True, return_counts=True)
-    return (np.cumsum(counts) - (counts - 1) / 2.0)[inv]
-
-
 def spearman(a, b) -> float:
-    """Spearman rank correlation (average ranks for ties, as scipy's), NaN with fewer than 3
-    finite pairs or a constant input. Computed directly (it runs inside bootstraps)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
-        return float("nan")
-    ra, rb = _average_ranks(a[ok]), _average_ranks(b[ok])
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    return float(np.dot(ra, rb) / np.sqrt(np.dot(ra, ra) * np.dot(rb, rb)))
+    """Spearman's rho over the finite pairs; NaN with fewer than 3 of them or a constant input."""
+    return rank_correlation(a, b, nan_policy="omit", min_n=3)
 
 
 def _slope(t, v) -> float:

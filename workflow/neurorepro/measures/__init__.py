@@ -8,7 +8,8 @@
   ``neurorepro.measures.alignment`` (matrix, representation and tangent-kernel alignment,
   relative weight change; rich_lazy),
   ``neurorepro.measures.similarity`` (RSMs and their similarity; mouse_vs_cnn),
-  ``neurorepro.measures.bootstrap`` (percentile bootstrap over independent units; every paper):
+  ``neurorepro.measures.bootstrap`` (percentile bootstrap over independent units; every paper),
+  ``neurorepro.measures.correlation`` (Spearman's rho, its p-value and partial form; every paper):
   import them by their module path; this package does not import them eagerly.
 """
 from neurorepro.measures.dimension import (  # noqa: F401

@@ -9,11 +9,18 @@ Conventions (Shi, Shea-Brown & Buice 2019; Kriegeskorte et al. 2008):
 - The similarity of two RSMs (SSM) is a correlation (Spearman by default, Pearson or
   Kendall as options) between their strict upper triangles (the diagonal is always 1
   and the matrix is symmetric, so only the upper triangle carries information).
+- Spearman here is Pearson's correlation of the average ranks
+  (:func:`neurorepro.measures.correlation.rank`), written as centred dot products
+  rather than with :func:`neurorepro.measures.correlation.spearman`: the SSM correlates
+  one ranking with many at once (one matrix product for every model or permutation),
+  and the scalar :func:`ssm` uses the same formula so it agrees with the vectorised ones.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
+
+from neurorepro.measures.correlation import rank as _rank
 
 SSM_METHODS = ("spearman", "pearson", "kendall")
 
@@ -46,10 +53,6 @@ def upper_triangle(matrix: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected a square matrix, got shape {m.shape}")
     i, j = np.triu_indices(m.shape[0], k=1)
     return m[i, j]
-
-
-def _rank(v: np.ndarray) -> np.ndarray:
-    return stats.rankdata(v)
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:

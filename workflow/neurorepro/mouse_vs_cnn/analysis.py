@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from neurorepro.measures.correlation import rank as _rank
 from neurorepro.measures.similarity import (
     rsm,
     rsm_noise_ceiling,
@@ -160,12 +161,6 @@ class ModelTriangles:
             a = _rank(a)
         a = a - a.mean()
         return self.b @ (a / (np.linalg.norm(a) + 1e-300))
-
-
-def _rank(v: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    return rankdata(v)
 
 
 def resample_cells(group: NeuralGroup, rng: np.random.Generator, unit: str = "containers") -> np.ndarray:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from neurorepro.claims import Claim
 from neurorepro.measures.bootstrap import bootstrap_ci, bootstrap_seed
+from neurorepro.measures.correlation import spearman
 
 TARGET = "rich_lazy"
 #: Direction in which each measure moves when learning is lazier.
@@ -30,17 +30,10 @@ def _flip(cmp_: str) -> str:
     return {"<": ">", ">": "<"}[cmp_]
 
 
-def _spearman(x, y) -> float:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) < 2 or np.unique(x).size < 2 or np.unique(y).size < 2:
-        return float("nan")
-    return float(spearmanr(x, y).correlation)
-
-
 def rank_trend(df: pd.DataFrame, measure: str) -> pd.DataFrame:
     """Spearman rho(effective rank, ``measure``) over the random-family ranks, per (task, seed)."""
     rnd = df[df["family"] == "random"]
-    rows = [{"task": t, "seed": s, "rho": _spearman(d["effective_rank"], d[measure])}
+    rows = [{"task": t, "seed": s, "rho": spearman(d["effective_rank"], d[measure])}
             for (t, s), d in rnd.groupby(["task", "seed"], sort=True)]
     return pd.DataFrame(rows, columns=["task", "seed", "rho"])
 
@@ -221,7 +214,7 @@ def theory_claims(th: pd.DataFrame, scale: str, source: str, run_seed: int) -> l
     if len(sim):
         for measure, cmp_, col in (("weight change", "<", "relative_weight_change"),
                                    ("tangent-kernel alignment", ">", "kernel_alignment")):
-            rho = [_spearman(d["effective_rank"], d[col]) for _, d in sim[sim.family == "random"].groupby("seed")]
+            rho = [spearman(d["effective_rank"], d[col]) for _, d in sim[sim.family == "random"].groupby("seed")]
             m, ci, n = _ci(np.array(rho), run_seed, f"theory rank trend {col}")
             out.append(Claim(
                 claim=f"Two-layer linear network (paper-style simulation): higher initial effective rank gives "

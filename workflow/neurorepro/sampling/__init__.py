@@ -10,7 +10,7 @@ targets     target distributions: 1-D Gaussian mixture, 2-D correlated-Laplace m
 models      score networks: reservoir-sampler (RSN), synaptic-current and firing-rate sampler-only networks
 dsm         denoising score matching with geometrically annealed noise
 langevin    Euler-Maruyama Langevin sampler, skew-symmetric acceleration
-metrics     marginal Wasserstein-1 distance, excess kurtosis, Spearman correlation
+metrics     marginal Wasserstein-1 distance, energy distance, excess kurtosis
 estimator   ``ScoreSampler``: scikit-learn style fit (DSM) / sample (Langevin)
 experiment  the paper's experiments, returning labelled xarray Datasets and tables
 figures     one function per figure, returning a matplotlib Figure

@@ -12,13 +12,14 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from neurorepro.measures.correlation import spearman
+
 from .estimator import ScoreSampler
 from .langevin import langevin_sample, skew_matrix
 from .metrics import (
     energy_distance,
     excess_kurtosis,
     marginal_wasserstein,
-    spearman_rho,
     steps_to_reach,
 )
 from .targets import (
@@ -388,6 +389,6 @@ def size_slopes(sweep: pd.DataFrame, measure: str = "energy_distance") -> pd.Ser
 def size_trend(sweep: pd.DataFrame, measure: str = "energy_distance") -> dict:
     """Mean error per size, its Spearman correlation with size, and the per-seed slopes on log2(size)."""
     mean = sweep.groupby("n_hidden")[measure].mean()
-    return {"spearman_rho": spearman_rho(mean.index.values.astype(float), mean.values),
+    return {"spearman_rho": spearman(mean.index.values.astype(float), mean.values),
             "sizes": mean.index.tolist(), f"mean_{measure}": [float(v) for v in mean.values],
             "slopes": [float(v) for v in size_slopes(sweep, measure).values]}

@@ -46,28 +46,6 @@ def excess_kurtosis(x: np.ndarray, axis: int = 0) -> np.ndarray:
     return m4 / m2**2 - 3.0
 
 
-def spearman_rho(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation of two 1-D arrays (average ranks for ties)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
-        raise ValueError("spearman_rho needs two 1-D arrays of equal length >= 2")
-
-    def ranks(x: np.ndarray) -> np.ndarray:
-        order = np.argsort(x, kind="mergesort")
-        r = np.empty(x.size)
-        r[order] = np.arange(1, x.size + 1)
-        for val in np.unique(x):  # average ties
-            tie = x == val
-            r[tie] = r[tie].mean()
-        return r
-
-    ra, rb = ranks(a), ranks(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    denom = np.sqrt(np.sum(ra**2) * np.sum(rb**2))
-    return float(np.sum(ra * rb) / denom) if denom > 0 else float("nan")
-
-
 def steps_to_reach(curve: np.ndarray, steps: np.ndarray, threshold: float) -> float:
     """First step at which ``curve`` is at or below ``threshold`` (``nan`` if never)."""
     curve, steps = np.asarray(curve), np.asarray(steps)
