@@ -84,7 +84,11 @@ def representation_volume(sv: torch.Tensor, k: int | None = None, floor: float =
 
 
 def local_dimensionality(sv: torch.Tensor) -> torch.Tensor:
-    """Participation ratio of the eigenvalues ``s_i^2`` of ``J^T J``, per sample."""
+    """Participation ratio of the eigenvalues ``s_i^2`` of ``J^T J``, per sample.
+
+    The batched torch form of :func:`neurorepro.measures.dimension.participation_ratio_from_eigenvalues`
+    (one value per row of ``sv``), except that an all-zero Jacobian has local dimension 0, not NaN.
+    """
     lam = sv**2
     num = lam.sum(dim=1) ** 2
     den = (lam**2).sum(dim=1)

@@ -41,7 +41,7 @@ from scipy.integrate import solve_ivp
 
 from .aligned import aligned_map, least_squares_statistic
 from .inits import effective_rank, rescale, truncate_rank
-from neurorepro.measures.alignment import matrix_alignment
+from neurorepro.measures.alignment import matrix_alignment, relative_weight_change
 
 
 def closed_form(s: float, cos_theta: float, r: int, d: int) -> dict[str, float]:
@@ -150,7 +150,7 @@ def measures(W0, w0, W, w, X=None) -> dict[str, float]:
     K0, K = kernel_matrix(W0, w0), kernel_matrix(W, w)
     if X is not None:
         K0, K = X @ K0 @ X.T, X @ K @ X.T
-    return {"relative_weight_change": float(np.linalg.norm(W - W0) / np.linalg.norm(W0)),
+    return {"relative_weight_change": relative_weight_change(W0, W),
             "kernel_alignment": matrix_alignment(K0, K)}
 
 
