@@ -165,3 +165,20 @@ def test_smnist_runs_end_to_end(tmp_path):
     assert set(df.init) == {"rank_1", "rank_2", "rank_8", "aligned_2"}
     assert df[["weight_change", "rep_alignment", "ntk_alignment"]].notna().all().all()
     assert set(curves.task) == {"SMNIST"}
+
+
+def test_a_diverging_init_is_logged_and_its_measures_are_nan(tmp_path, caplog):
+    """W0 = 20 I (spectral radius 20) blows a ReLU network up over 28 steps of positive pixels."""
+    import logging
+
+    write_fake_mnist(tmp_path, n=20)
+    task = Task("SMNIST", data_dir=str(tmp_path), holdout=0)
+    inits = build_inits(6, [1, 6], 1.25, 1, 0)
+    inits["W0"].values[0, 0] = 20.0 * np.eye(6)
+    with caplog.at_level(logging.WARNING):
+        df, _ = run_task(task, inits, dict(n_hidden=6, n_iter=3, batch_size=4, log_every=1), 4, 2, None, 0,
+                         stats_trials=10, logger=logging.getLogger("h5test"))
+    blown = df.set_index("init").loc["rank_1"]
+    assert not np.isfinite(blown["final_loss"]) and np.isnan(blown["weight_change"])
+    assert "SMNIST seed 0 rank_1 diverged" in caplog.text and "spectral radius 20.00" in caplog.text
+    assert np.isfinite(df.set_index("init").loc["rank_6", "weight_change"])

@@ -182,6 +182,10 @@ def run_task(
             log.info("%s seed %d %-14s erank %6.1f dW %.4f rep %.4f ntk %.4f acc %.3f", task.name, s, lab,
                      rows[-1]["effective_rank"], m["weight_change"], m["rep_alignment"], m["ntk_alignment"],
                      m["accuracy"])
+            if not np.isfinite(m["final_loss"]):
+                log.warning("%s seed %d %s diverged (non-finite loss; W0 spectral radius %.2f): its measures are "
+                            "NaN and drop out of the claims' seeds", task.name, s, lab,
+                            float(np.max(np.abs(np.linalg.eigvals(W0)))))
             if warm_rank is not None and lab == pilot:
                 W_warm = truncate_rank(tr.W_, warm_rank, np.linalg.norm(W0))
                 jobs.append((f"warm_{warm_rank}", W_warm, "warm_start", warm_rank))
