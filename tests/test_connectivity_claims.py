@@ -15,7 +15,8 @@ def test_1d_ablation_ordering_on_a_fixed_seed():
     """§4: without P_Omega (y = 0 inside the injections counts) or without smoothing the fit is
     much worse than the full fit; the rank-r fit is close to the full one."""
     table, mats, x = synthetic_1d(lam=100.0, rank=5, n=60, n_inj=5, noise=0.1, seed=7, device="cpu", n_draws=2,
-                                  lowrank_max_iter=30, ablation_solver="fista", ablation_max_iter=300)
+                                  dtype="float64", solver="newton", max_iter=2000, lowrank_max_iter=30, ftol=1e-10,
+                                  pgtol=1e-7, ablation_solver="fista", ablation_max_iter=300)
     assert len(table) == 8 and set(table["draw"]) == {0, 1} and list(table["seed"].unique()) == [7, 8]
     for _, d in table.groupby("draw"):
         e = dict(zip(d["fit"], d["rel_error"]))

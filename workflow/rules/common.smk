@@ -476,20 +476,6 @@ def _flat_model(e):
 # -- connectivity.smk ----------------------------------------------------------
 
 
-def _connectivity_model() -> dict:
-    """The `connectivity: model:` block with the current scale's `model:` merged in key by key
-    (section() merges blocks shallowly, which would drop the keys a scale does not repeat)."""
-    sec = config.get("connectivity", {}) or {}
-    model = copy.deepcopy(sec.get("model", {}) or {})
-    over = (sec.get(SCALE) or {}).get("model") or {}
-    for key, val in over.items():
-        if isinstance(val, dict) and isinstance(model.get(key), dict):
-            model[key] = {**model[key], **val}
-        else:
-            model[key] = copy.deepcopy(val)
-    return model
-
-
 def _conn_figs(*names):
     """Figure outputs {name}_{pdf,png}; the PNG goes into the Snakemake report with its caption."""
     out = {}

@@ -2,7 +2,7 @@
 # voxel-scale connectivity. Starts from results/connectivity/data.nc (rule connectivity_data).
 
 
-CONN_MODEL = _connectivity_model()
+CONN_MODEL = CONN["model"]  # section("connectivity"), merged for the scale (allen_connectivity.smk)
 CONN_FIG = "results/connectivity/figures/{name}.{ext}"
 
 
@@ -20,9 +20,9 @@ rule connectivity_synthetic_1d:
     resources:
         **rule_job_resources("connectivity", "connectivity_synthetic_1d"),
     params:
-        spec=CONN_MODEL.get("synthetic_1d", {}),
-        dtype=CONN_MODEL.get("dtype", "float64"),
-        lowrank_max_iter=CONN_MODEL.get("lowrank_max_iter", 500),
+        spec=CONN_MODEL["synthetic_1d"],
+        dtype=CONN_MODEL["dtype"],
+        solver=CONN_MODEL["solver"],
         seed=config["seed"],
         device=config["device"],
     script:
@@ -129,9 +129,9 @@ rule connectivity_figures:
     resources:
         **rule_job_resources("connectivity", "connectivity_figures"),
     params:
-        map_area=CONN_MODEL.get("map_area", "VISp"),
-        n_map_sources=CONN_MODEL.get("n_map_sources", 3),
-        rank=CONN_MODEL.get("rank", 20),
+        map_area=CONN_MODEL["map_area"],
+        n_map_sources=CONN_MODEL["n_map_sources"],
+        rank=CONN_MODEL["rank"],
     script:
         "../scripts/connectivity_figures.py"
 
@@ -155,8 +155,8 @@ rule connectivity_claims:
     resources:
         **rule_job_resources("connectivity", "connectivity_claims"),
     params:
-        rank=CONN_MODEL.get("rank", 20),
-        tolerances=CONN_MODEL.get("tolerances", {}),
+        rank=CONN_MODEL["rank"],
+        tolerances=CONN_MODEL["tolerances"],
         scale=SCALE,
         source=SOURCE,
         seed=config["seed"],

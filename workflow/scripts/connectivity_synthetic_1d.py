@@ -10,12 +10,11 @@ log = get_logger("neurorepro.connectivity", sm.log[0])
 set_threads(sm.threads)
 seed_everything(sm.params.seed)
 s = sm.params.spec
-table, mats, x = synthetic_1d(lam=s.get("lambda", 100.0), rank=s.get("rank", 20), n=s.get("n", 200),
-                              n_inj=s.get("n_injections", 5), noise=s.get("noise", 0.1), seed=sm.params.seed,
-                              device=sm.params.device, dtype=sm.params.dtype,
-                              lowrank_max_iter=s.get("lowrank_max_iter", sm.params.lowrank_max_iter),
-                              n_draws=s.get("n_draws", 20), ablation_solver=s.get("ablation_solver", "newton"),
-                              ablation_max_iter=s.get("ablation_max_iter", 2000))
+table, mats, x = synthetic_1d(lam=s["lambda"], rank=s["rank"], n=s["n"], n_inj=s["n_injections"], noise=s["noise"],
+                              seed=sm.params.seed, device=sm.params.device, dtype=sm.params.dtype,
+                              solver=sm.params.solver, max_iter=s["max_iter"], lowrank_max_iter=s["lowrank_max_iter"],
+                              ftol=s["ftol"], pgtol=s["pgtol"], n_draws=s["n_draws"],
+                              ablation_solver=s["ablation_solver"], ablation_max_iter=s["ablation_max_iter"])
 log.info("1-D test:\n%s", table.to_string())
 log.info("mean relative error per fit over draws:\n%s", table.groupby("fit")["rel_error"].describe().to_string())
 write_tsv(table, sm.output.table)

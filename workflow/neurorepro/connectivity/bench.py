@@ -91,7 +91,7 @@ def run_one(n: int, solver: str, lam: float, seed: int, dtype: str, target_f: fl
     elif solver == "fista":
         res = solve_fista(prob, target_f=target_f, max_iter=max_iter or 5000, ftol=1e-10, pgtol=1e-8)
     elif solver == "lbfgsb":
-        res = solve_lbfgsb(prob, target_f=target_f, max_iter=max_iter or 600, log_every=1)
+        res = solve_lbfgsb(prob, target_f=target_f, max_iter=max_iter or 600, ftol=1e-10, pgtol=1e-8, log_every=1)
     else:
         raise ValueError(f"unknown solver {solver!r}")
     _sync(dev)

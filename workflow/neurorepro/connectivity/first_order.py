@@ -19,7 +19,7 @@ from .solve_common import LOG, SolveResult, _Stopper
 
 
 def solve_admm(prob: Problem, eig: Eigenbasis, W0: torch.Tensor | None = None, *, rho: float | None = None,
-               max_iter: int = 2000, ftol: float = 1e-7, pgtol: float = 1e-4, check_every: int = 5,
+               max_iter: int, ftol: float, pgtol: float, check_every: int = 5,
                log_every: int = 50, target_f: float | None = None, adapt_rho: bool = True,
                alpha: float = 1.6) -> SolveResult:
     """ADMM with the exact eigenbasis W-step (see the module docstring). Returns Z (feasible).
@@ -107,8 +107,8 @@ def lipschitz(prob: Problem, n_power: int = 30, seed: int = 0) -> float:
     return 1.05 * ev
 
 
-def solve_fista(prob: Problem, W0: torch.Tensor | None = None, *, max_iter: int = 20000, ftol: float = 1e-7,
-                pgtol: float = 1e-4, check_every: int = 10, log_every: int = 500,
+def solve_fista(prob: Problem, W0: torch.Tensor | None = None, *, max_iter: int, ftol: float,
+                pgtol: float, check_every: int = 10, log_every: int = 500,
                 target_f: float | None = None) -> SolveResult:
     """Projected accelerated gradient (FISTA) with fixed step 1/L and function-value restart."""
     n_y, n_x = prob.shape

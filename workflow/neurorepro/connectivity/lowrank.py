@@ -194,7 +194,7 @@ def smooth_random_factor(L: torch.Tensor | sp.spmatrix, rank: int, rng: np.rando
 
 
 def solve_lowrank(prob: Problem, rank: int, U0: torch.Tensor | None = None, V0: torch.Tensor | None = None, *,
-                  seed: int = 0, max_iter: int = 3000, ftol: float = 1e-8, inner: int = 5,
+                  max_iter: int, ftol: float, seed: int = 0, inner: int = 5,
                   log_every: int = 200) -> tuple[torch.Tensor, torch.Tensor, SolveResult]:
     """Fit (P2) by alternating accelerated projected gradient; returns U, V and a SolveResult
     whose ``W`` is ``None``-free only for small problems (U V^T is formed when n_y*n_x <= 2e7)."""

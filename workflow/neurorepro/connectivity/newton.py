@@ -43,8 +43,8 @@ from .preconditioner import EigPreconditioner
 from .solve_common import LOG, SolveResult, _Stopper, _dot
 
 
-def solve_newton(prob: Problem, eig: Eigenbasis, W0: torch.Tensor | None = None, *, max_iter: int = 200,
-                 ftol: float = 1e-8, pgtol: float = 1e-5, cg_max: int = 100, cg_early: int = 4,
+def solve_newton(prob: Problem, eig: Eigenbasis, W0: torch.Tensor | None = None, *, max_iter: int,
+                 ftol: float, pgtol: float, cg_max: int = 100, cg_early: int = 4,
                  log_every: int = 1, target_f: float | None = None,
                  precond_dtype: torch.dtype | None = None) -> SolveResult:
     """Projected Newton with preconditioned conjugate gradients (the default full-rank solver).

@@ -18,7 +18,7 @@ from ..measures.bootstrap import bootstrap_ci, bootstrap_seed
 from ..runtime import resolve_device
 from .cv import kfold_injections, nested_cv, rel_mse, rel_mse_regional
 from .data import ConnectivityData
-from .model import DTYPES, TRANSFORM_DTYPES, SplineConnectivity
+from .model import DTYPES, LAM_POSITIVE, TRANSFORM_DTYPES, SplineConnectivity
 from .regional import RegionalConnectivity
 from .eigenbasis import Eigenbasis
 from .synthetic import make_1d_problem
@@ -61,26 +61,45 @@ def rel_err(W: np.ndarray, W_true: np.ndarray) -> float:
 
 @dataclass
 class ModelParams:
-    """The `model:` block of the config, validated by the schema."""
+    """The fit's settings from the config's ``connectivity.model`` block (validated by the
+    schema, which holds their defaults): every field is required."""
 
     lambdas: list[float]
     rank: int
-    solver: str = "newton"
-    dtype: str = "float64"
-    max_iter: int = 2000
-    ftol: float = 1e-8
-    pgtol: float = 1e-5
-    cut_borders: bool = False
-    cv_outer_folds: int = 3
-    cv_inner_folds: int = 3
-    lowrank_max_iter: int = 500
-    transform_dtype: str | None = None
-    cv_lowrank: bool = True
+    solver: str
+    dtype: str
+    transform_dtype: str | None
+    max_iter: int
+    lowrank_max_iter: int
+    ftol: float
+    pgtol: float
+    cut_borders: bool
+    cv_outer_folds: int
+    cv_inner_folds: int
+    cv_lowrank: bool
+
+    #: keys of the ``model:`` block that other steps read (1-D test, figures, claims)
+    OTHER_STEPS = ("synthetic_1d", "map_area", "n_map_sources", "tolerances")
+
+    def __post_init__(self):
+        if self.solver in LAM_POSITIVE and min(self.lambdas) <= 0:
+            raise ValueError(
+                f"connectivity.model.lambdas {list(self.lambdas)} holds 0: solver {self.solver!r} needs "
+                "lambda > 0 (at lambda = 0 the Hessian is singular); drop 0 or set connectivity.model.solver "
+                "to fista or lbfgsb")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelParams":
-        keys = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in d.items() if k in keys})
+        """From the whole ``model:`` block: the keys of :data:`OTHER_STEPS` are left to their
+        steps; a missing field or any other key raises ValueError naming it."""
+        fields = [f for f in cls.__dataclass_fields__]
+        unknown = sorted(set(d) - set(fields) - set(cls.OTHER_STEPS))
+        if unknown:
+            raise ValueError(f"connectivity.model: unknown keys {unknown}; allowed: {sorted(fields + list(cls.OTHER_STEPS))}")
+        missing = [k for k in fields if k not in d]
+        if missing:
+            raise ValueError(f"connectivity.model lacks keys {missing}")
+        return cls(**{k: d[k] for k in fields})
 
     def estimator(self, lam: float, rank: int | None, device: str, seed: int) -> SplineConnectivity:
         return SplineConnectivity(lam=lam, rank=rank, solver=self.solver, dtype=self.dtype, device=device,
@@ -97,26 +116,29 @@ class ModelParams:
 SYN_FITS = ("full", "lowrank", "no_mask", "lambda0")
 
 
-def synthetic_1d(lam: float, rank: int, n: int, n_inj: int, noise: float, seed: int, device: str,
-                 dtype: str = "float64", max_iter: int = 2000, lowrank_max_iter: int = 500, n_draws: int = 1,
-                 ablation_solver: str = "newton", ablation_max_iter: int = 2000
+def synthetic_1d(lam: float, rank: int, n: int, n_inj: int, noise: float, seed: int, device: str, *,
+                 dtype: str, solver: str, max_iter: int, lowrank_max_iter: int, ftol: float, pgtol: float,
+                 n_draws: int, ablation_solver: str, ablation_max_iter: int
                  ) -> tuple[pd.DataFrame, dict[str, np.ndarray], np.ndarray]:
     """Fit the paper's 1-D test four ways on each of ``n_draws`` random draws of injections and
     noise (draw d uses seed ``seed + d``): the full fit, rank ``rank``, without P_Omega
     (Omega = 1 everywhere) and with lambda = 0. Returns one row per (draw, fit), the
     matrices of draw 0 and the grid.
 
-    The ablations (no P_Omega, lambda = 0) use ``ablation_solver`` capped at
-    ``ablation_max_iter`` (lambda = 0 always uses fista: its Hessian is singular); each row
-    records whether its fit converged.
+    The full and rank-r fits use ``solver`` (capped at ``max_iter`` / ``lowrank_max_iter``);
+    the fit without P_Omega uses ``ablation_solver`` and the lambda = 0 fit ``fista`` (the
+    solvers built on the Hessian's eigenbasis inverse need lambda > 0), both capped at
+    ``ablation_max_iter``; each row records whether its fit converged.
     """
     rows, mats, x = [], {}, None
     for d in range(int(n_draws)):
         s = int(seed) + d
         P = make_1d_problem(n=n, n_inj=n_inj, noise=noise, seed=s)
-        kw = dict(device=device, dtype=dtype, ftol=1e-10, pgtol=1e-7, seed=s, lowrank_max_iter=lowrank_max_iter)
-        full = SplineConnectivity(lam=lam, max_iter=max_iter, **kw).fit(P.X, P.Y, P.Omega, Lx=P.Lx, Ly=P.Ly)
-        low = SplineConnectivity(lam=lam, rank=rank, max_iter=max_iter, **kw).fit(P.X, P.Y, P.Omega, Lx=P.Lx, Ly=P.Ly)
+        kw = dict(device=device, dtype=dtype, ftol=ftol, pgtol=pgtol, seed=s, lowrank_max_iter=lowrank_max_iter)
+        full = SplineConnectivity(lam=lam, solver=solver, max_iter=max_iter, **kw).fit(
+            P.X, P.Y, P.Omega, Lx=P.Lx, Ly=P.Ly)
+        low = SplineConnectivity(lam=lam, rank=rank, solver=solver, max_iter=max_iter, **kw).fit(
+            P.X, P.Y, P.Omega, Lx=P.Lx, Ly=P.Ly)
         ones = np.ones_like(P.Omega)
         abl = dict(kw, max_iter=ablation_max_iter)
         nomask = SplineConnectivity(lam=lam, solver=ablation_solver, **abl).fit(P.X, P.Y, ones, Lx=P.Lx, Ly=P.Ly)
@@ -126,7 +148,7 @@ def synthetic_1d(lam: float, rank: int, n: int, n_inj: int, noise: float, seed: 
             x = P.coords[:, 0]
         for name, est in zip(SYN_FITS, (full, low, nomask, nolam)):
             rows.append({"draw": d, "seed": s, "fit": name, "rel_error": rel_err(est.W_, P.W_true),
-                         "paper_rel_error": PAPER_1D.get(name, np.nan), "lambda": est.lam,
+                         "paper_rel_error": PAPER_1D.get(name, np.nan), "lambda": float(est.lam),
                          "rank": rank if name == "lowrank" else "full", "n_iter": est.n_iter_,
                          "converged": bool(est.converged_), "objective": est.objective_, "seconds": est.seconds_})
         LOG.info("1-D draw %d: %s", d, {r["fit"]: round(r["rel_error"], 4) for r in rows[-4:]})
@@ -342,7 +364,7 @@ def synthetic_claims(syn: pd.DataFrame, tolerances: dict, scale: str, source: st
     n = len(wide)
     rank = syn.loc[syn.fit == "lowrank", "rank"].iloc[0]
     unit = "random draws of injections and noise"
-    ratio = float(tolerances.get("ablation_ratio", 2.0))
+    ratio = float(tolerances["ablation_ratio"])
     for fit, what in [("no_mask", "without the P_Ω completion (Ω = 1 everywhere)"),
                       ("lambda0", "without smoothing (λ = 0)")]:
         r = (wide[fit] / wide["full"]).values
@@ -415,7 +437,7 @@ def make_claims(syn: pd.DataFrame, table: pd.DataFrame, recovery: pd.DataFrame, 
                       for k in ("n_injections", "n_source_voxels", "n_target_voxels") + DATA_COUNTS if k in table}},
             kind=kind, paper_value=pv - pr, paper_ref="Table 1", n=nf, unit=fold_unit, ci=ci))
     if not planted and len(folds):  # the paper's magnitudes, on the real data only
-        band = float(tolerances.get("table1_points", 0.10))
+        band = float(tolerances["table1_points"])
         for model, res, pv in [("voxel", "voxel", 0.33), ("regional", "voxel", 1.07),
                                ("voxel", "regional", 0.16), ("regional", "regional", 0.48)]:
             v = folds[f"{model}_model_{res}_res"].values
@@ -428,7 +450,7 @@ def make_claims(syn: pd.DataFrame, table: pd.DataFrame, recovery: pd.DataFrame, 
     # low rank vs full at each fold's lambda
     if len(folds) and "lowrank_rel_diff_full" in folds:
         dlr = folds["lowrank_rel_diff_full"].values
-        tol = float(tolerances.get("lowrank_vs_full", 0.2))
+        tol = float(tolerances["lowrank_vs_full"])
         out.append(Claim(
             t, f"The rank-{rank} fit is close to the full-rank fit at the cross-validated λ: relative difference "
                f"‖UVᵀ − W‖/‖W‖ below {tol:g} (paper 13% at rank 160; mean over outer folds)",

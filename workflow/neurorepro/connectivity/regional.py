@@ -23,25 +23,33 @@ def area_indicator(labels: np.ndarray, areas: list[str] | None = None) -> tuple[
 
 
 class RegionalConnectivity:
-    """Homogeneous regional model fitted by NNLS (scikit-learn style).
+    """Homogeneous regional model fitted by NNLS (scikit-learn style: ``__init__`` stores, ``fit``
+    validates and sets the attributes ending in ``_``).
 
     Parameters
     ----------
     source_areas, target_areas : area label of every source / target voxel.
+
+    Attributes
+    ----------
+    w_ : (target areas, source areas) weights; W_ : the voxel matrix they define;
+    source_names_, target_names_ : the area order of ``w_``.
     """
 
     def __init__(self, source_areas, target_areas):
-        self.source_areas = np.asarray(source_areas).astype(str)
-        self.target_areas = np.asarray(target_areas).astype(str)
-        if self.source_areas.ndim != 1 or self.target_areas.ndim != 1:
-            raise ValueError("source_areas and target_areas must be 1-D label arrays")
+        self.source_areas = source_areas
+        self.target_areas = target_areas
 
     def fit(self, X: np.ndarray, Y: np.ndarray, Omega: np.ndarray) -> "RegionalConnectivity":
+        src = np.asarray(self.source_areas).astype(str)
+        tgt = np.asarray(self.target_areas).astype(str)
+        if src.ndim != 1 or tgt.ndim != 1:
+            raise ValueError("source_areas and target_areas must be 1-D label arrays")
         X, Y, Omega = np.asarray(X, float), np.asarray(Y, float), np.asarray(Omega, float)
-        if X.shape[0] != self.source_areas.size or Y.shape[0] != self.target_areas.size:
+        if X.shape[0] != src.size or Y.shape[0] != tgt.size:
             raise ValueError("X / Y rows must match the number of source / target voxels")
-        Sx, self.source_names_ = area_indicator(self.source_areas)
-        Sy, self.target_names_ = area_indicator(self.target_areas)
+        Sx, self.source_names_ = area_indicator(src)
+        Sy, self.target_names_ = area_indicator(tgt)
         Xr = Sx.T @ X  # (n_src_areas, k)
         c = Sy.T @ Omega  # (n_tgt_areas, k)
         s = Sy.T @ (Omega * Y)
