@@ -187,3 +187,16 @@ def test_regional_model_stores_its_labels_and_validates_in_fit():
     reg.fit(np.eye(3), np.ones((2, 3)), np.ones((2, 3)))
     assert reg.W_.shape == (2, 3) and reg.source_names_ == ["A", "B"]
 
+
+# -- other papers: keys the rules read without a default of their own are required ---------------
+@pytest.mark.parametrize("path", [("resources_dir",), ("memory_limit_gb",), ("allen_api", "base_uri"),
+                                  ("download", "attempts"), ("dimensionality", "sgd_sweep", "min_train_acc"),
+                                  ("causal_attention", "granger", "statistic")])
+def test_the_schema_requires_the_keys_the_rules_read(path):
+    cfg = copy.deepcopy(CONFIG)
+    d = cfg
+    for key in path[:-1]:
+        d = d[key]
+    del d[path[-1]]
+    with pytest.raises(Exception, match=f"'{path[-1]}' is a required property"):
+        _validate(cfg)

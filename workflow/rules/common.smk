@@ -184,6 +184,9 @@ def _check_rich_lazy(sec: dict) -> None:
         "log_every",
         "connectivity",
         "theory",
+        "ntk_steps",
+        "warm_start_rank",
+        "stats_trials",
     ]
     missing = [k for k in need if k not in sec]
     if missing:
@@ -293,6 +296,8 @@ def _check_sampling(sec: dict) -> None:
         "digits_whiten",
         "digits_heldout_frac",
         "digits_n_seeds",
+        "digits_lr",
+        "digits_n_images",
     ]
     missing = [k for k in need if k not in sec]
     if missing:
@@ -381,7 +386,7 @@ def _dim_train_params(net: str, lr=None, batch_size=None, momentum=None, epochs=
 
 def _check_credit_assignment(sec: dict) -> None:
     """Checks the schema cannot express, with the config key named."""
-    missing = [k for k in ["tasks", "rules", "n_seeds", "gap", *CA_TRAINER_KEYS] if k not in sec]
+    missing = [k for k in ["tasks", "rules", "n_seeds", "gap", "remedies", *CA_TRAINER_KEYS] if k not in sec]
     if missing:
         raise ValueError(f"config credit_assignment (scale {SCALE}) lacks keys {missing}")
     if "bptt" not in sec["rules"]:

@@ -57,7 +57,7 @@ rule credit_assignment_train:
         task=_ca_task,
         trainer=_ca_trainer,
         n_seeds=CA["n_seeds"],
-        remedies=CA.get("remedies") or [],
+        remedies=CA["remedies"] or [],
         seed=config["seed"],
         device=config["device"],
         scale=SCALE,

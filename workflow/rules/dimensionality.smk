@@ -182,7 +182,7 @@ rule dimensionality_claims:
         n_probe=DIM["n_probe"],
         probe_max_features=DIM["probe_max_features"],
         twonn_discard=DIM["twonn_discard"],
-        min_train_acc=DIM["sgd_sweep"].get("min_train_acc", 0.9),
+        min_train_acc=DIM["sgd_sweep"]["min_train_acc"],
         seed=config["seed"],
         scale=SCALE,
         source=SOURCE,

@@ -63,10 +63,10 @@ rule rich_lazy_train:
         trainer=lambda wc: _rl_trainer(RL, wc.rl_task),
         probe_trials=lambda wc: _rl_task_value(RL, wc.rl_task, "probe_trials"),
         ntk_trials=lambda wc: _rl_task_value(RL, wc.rl_task, "ntk_trials"),
-        ntk_steps=RL.get("ntk_steps", "all"),
+        ntk_steps=RL["ntk_steps"],
         aligned_rank=RL["aligned_rank"],
-        warm_rank=RL.get("warm_start_rank"),
-        stats_trials=RL.get("stats_trials", 2000),
+        warm_rank=RL["warm_start_rank"],
+        stats_trials=RL["stats_trials"],
         seed=config["seed"],
         device=config["device"],
     script:

@@ -62,19 +62,19 @@ rule sampling_digits:
         train=lambda wc: {
             **_sampling_train(SAMPLING),
             "n_iter": SAMPLING["digits_n_iter"],
-            "lr": SAMPLING.get("digits_lr") or SAMPLING["lr"],
+            "lr": SAMPLING["digits_lr"] or SAMPLING["lr"],  # null: lr
         },
         dataset=SAMPLING["digits_dataset"],
         pca_dim=SAMPLING["digits_pca_dim"],
         n_hidden=SAMPLING["digits_n_hidden"],
-        n_images=SAMPLING.get("digits_n_images"),
+        n_images=SAMPLING["digits_n_images"],
         n_show=SAMPLING["digits_n_show"],
         n_seeds=SAMPLING["digits_n_seeds"],
         heldout_frac=SAMPLING["digits_heldout_frac"],
         whiten=SAMPLING["digits_whiten"],
         n_energy=SAMPLING["n_energy"],
         scale=SCALE,
-        root=config.get("resources_dir", "resources"),
+        root=config["resources_dir"],
         seed=config["seed"],
         device=config["device"],
     script:

@@ -19,7 +19,7 @@ def announce(line: str) -> None:
 
 
 cache = open_cache(sm.params.cache, sm.params.resolution, offline=False,
-                   base_uri=api.get("base_uri"), download_url=api.get("download_url"))
+                   base_uri=api["base_uri"], download_url=api["download_url"])
 ids, counts = download_connectivity(cache, ConnectivitySelection(**sm.params.selection),
                                     policy=RetryPolicy(**sm.params.download), keep_broken=sm.params.user_cache,
                                     announce=announce)

@@ -40,7 +40,7 @@ save_figure(fig, sm.output.matrices_pdf, sm.output.matrices_png)
 
 rc, gc = dict(sm.params.recovery), dict(sm.params.granger)
 rec = planted_var_recovery(rc["n_systems"], rc["n_neurons"], rc["density"], rc["order"], int(sm.params.n_steps),
-                           gc["max_lag"], gc["criterion"], gc.get("statistic", "gc"), int(sm.params.seed))
+                           gc["max_lag"], gc["criterion"], gc["statistic"], int(sm.params.seed))
 rec["floor"] = rc["floor"]
 log.info("planted VAR recovery: AUROC %s, lags %s", rec["auroc"], rec["lags"])
 result = claims(table, cl["large_n"], cl["dense_p"], cl["r2_floor"], sm.params.scale, sm.params.source,

@@ -19,7 +19,7 @@ log = get_logger("causal_attention.granger", sm.log[0])
 set_threads(sm.threads)
 n = int(sm.wildcards.n)
 cfg = dict(sm.params.granger)
-stat = cfg.get("statistic", "gc")
+stat = cfg["statistic"]
 with xr.open_dataset(sm.input[0]) as ds:
     ds = ds.load()
 idx = networks_of_size(ds, n)
