@@ -1,9 +1,12 @@
 """What every solver of (P1) shares: the result record and the stopping rule.
 
 Every solver stops when the relative change of f between checks is below ``ftol`` *and*
-the projected-gradient norm relative to its value at the start is below ``pgtol``, or
-after ``max_iter`` iterations (or, in benchmark mode, at a given objective ``target_f``);
-it logs progress every ``log_every`` iterations.
+the projected-gradient norm relative to a scale ``pg_scale`` is below ``pgtol``, or after
+``max_iter`` iterations (or, in benchmark mode, at a given objective ``target_f``); it logs
+progress every ``log_every`` iterations. ``pg_scale`` defaults to the projected gradient at the
+solver's first iterate; a solver that is warm started passes a scale that does not depend on
+its start (see :func:`.newton.solve_newton`), so that a start near the optimum is not asked for a
+gradient smaller still by the same factor.
 """
 from __future__ import annotations
 
@@ -33,11 +36,12 @@ class SolveResult:
 class _Stopper:
     """Stopping rule on relative f change and projected-gradient norm, with logging."""
 
-    def __init__(self, ftol: float, pgtol: float, log_every: int, name: str, target_f: float | None):
+    def __init__(self, ftol: float, pgtol: float, log_every: int, name: str, target_f: float | None,
+                 pg_scale: float | None = None):
         self.ftol, self.pgtol, self.log_every, self.name = ftol, pgtol, log_every, name
         self.target_f = target_f
         self.f_prev = math.inf
-        self.pg0: float | None = None
+        self.pg0: float | None = None if pg_scale is None else max(float(pg_scale), 1e-300)
         self.t0 = time.perf_counter()
         self.history: list[tuple[int, float, float]] = []
 
