@@ -200,3 +200,20 @@ def test_the_schema_requires_the_keys_the_rules_read(path):
     del d[path[-1]]
     with pytest.raises(Exception, match=f"'{path[-1]}' is a required property"):
         _validate(cfg)
+
+
+@pytest.mark.parametrize("key", ["source_areas", "min_data_coverage", "cre", "cache_manifest", "embedded"])
+def test_the_schema_requires_the_connectivity_selection(key):
+    cfg = copy.deepcopy(CONFIG)
+    del cfg["connectivity"][key]
+    with pytest.raises(Exception, match=f"'{key}' is a required property"):
+        _validate(cfg)
+
+
+def test_a_task_setting_it_does_not_take_raises_naming_it():
+    from neurorepro.credit_assignment.tasks import make_task
+
+    with pytest.raises(ValueError, match=r"task 'evidence': unknown settings \['n_stimuli'\].*'n_cues'"):
+        make_task("evidence", n_train=4, n_test=4, seed=0, n_stimuli=3)
+    task = make_task("delayed_match", n_train=4, n_test=4, seed=0, n_stimuli=3, delay=1, noise=0.1, response=1)
+    assert task.attrs["n_stimuli"] == 3

@@ -126,7 +126,7 @@ def check_rule_resources() -> None:
 
 def _user_cache() -> str | None:
     """The folder of a user's own Allen cache (config connectivity.cache_manifest), checked."""
-    manifest = CONN.get("cache_manifest")
+    manifest = CONN["cache_manifest"]
     if not manifest:
         return None
     path = Path(manifest).expanduser()
@@ -156,7 +156,7 @@ def _selection_params():
         "cre",
         "contralateral",
     )
-    return {k: CONN[k] for k in keys if k in CONN}
+    return {k: CONN[k] for k in keys}
 
 
 # -- rich_lazy.smk -------------------------------------------------------------

@@ -146,6 +146,12 @@ def pattern_trials(n: int, *, n_patterns: int, n_steps: int, n_clock: int, noise
     return x, curves[which][:, :, None].astype(np.float32)
 
 
+#: the keyword settings each task takes (make_task raises on any other)
+TASK_KEYS = {"digits": ("dataset", "root"), "evidence": ("n_cues", "delay", "p_major", "noise", "response"),
+             "delayed_match": ("n_stimuli", "delay", "noise", "response"),
+             "pattern": ("n_patterns", "n_steps", "n_clock", "noise")}
+
+
 def make_task(name: str, *, n_train: int, n_test: int | None, seed: int, **kw) -> Task:
     """Build task ``name`` (one of :data:`TASKS`) with its keyword settings.
 
@@ -153,6 +159,9 @@ def make_task(name: str, *, n_train: int, n_test: int | None, seed: int, **kw) -
     ``p_major``, ``noise``, ``response``. ``delayed_match``: ``n_stimuli``, ``delay``, ``noise``, ``response``
     (``response``: steps of the answer window, over which the loss is taken).
     """
+    unknown = sorted(set(kw) - set(TASK_KEYS.get(name, kw)))
+    if unknown:
+        raise ValueError(f"task {name!r}: unknown settings {unknown}; allowed: {sorted(TASK_KEYS[name])}")
     rng = np.random.default_rng(seed)
     if name == "digits":
         return sequential_digits(n_train, n_test, seed, dataset=kw.get("dataset", "digits"), root=kw.get("root", "resources/datasets"))
