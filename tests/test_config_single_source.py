@@ -217,3 +217,18 @@ def test_a_task_setting_it_does_not_take_raises_naming_it():
         make_task("evidence", n_train=4, n_test=4, seed=0, n_stimuli=3)
     task = make_task("delayed_match", n_train=4, n_test=4, seed=0, n_stimuli=3, delay=1, noise=0.1, response=1)
     assert task.attrs["n_stimuli"] == 3
+
+
+def test_granger_stores_its_arguments_and_validates_in_fit():
+    from neurorepro.causal_attention.granger import GrangerCausality
+
+    g = GrangerCausality(max_lag=0, criterion="aicc", statistic="t")  # constructing never fails
+    assert vars(g) == {"max_lag": 0, "criterion": "aicc", "lag": None, "statistic": "t"}
+    x = np.random.default_rng(0).standard_normal((200, 3))
+    for bad, match in [({"max_lag": 0}, "max_lag"), ({"criterion": "aicc"}, "criterion"), ({"lag": 0}, "lag"),
+                       ({"statistic": "t"}, "statistic")]:
+        with pytest.raises(ValueError, match=match):
+            GrangerCausality(**bad).fit(x)
+    fitted = GrangerCausality(max_lag=3, criterion="bic").fit(x)
+    assert 1 <= fitted.lag_ <= 3 and fitted.F_.shape == (3, 3)
+    assert all(k.endswith("_") for k in set(vars(fitted)) - {"max_lag", "criterion", "lag", "statistic"})

@@ -49,23 +49,28 @@ class GrangerCausality:
     """
 
     def __init__(self, max_lag: int = 10, criterion: str = "aic", lag: int | None = None, statistic: str = "gc"):
-        if int(max_lag) < 1:
-            raise ValueError(f"max_lag must be >= 1, got {max_lag}")
-        if criterion not in ("aic", "bic", "aic_plain", "hqic", "fpe"):
-            raise ValueError(f"criterion must be aic, bic, aic_plain, hqic or fpe, got {criterion!r}")
-        if lag is not None and int(lag) < 1:
-            raise ValueError(f"lag must be >= 1, got {lag}")
-        if statistic not in ("gc", "f"):
-            raise ValueError(f"statistic must be gc or f, got {statistic!r}")
-        self.max_lag = int(max_lag)
+        self.max_lag = max_lag
         self.criterion = criterion
         self.lag = lag
         self.statistic = statistic
+
+    def _validate(self) -> None:
+        """Check the parameters (called by ``fit``; ``__init__`` only stores them, as scikit-learn's estimators)."""
+        if int(self.max_lag) < 1:
+            raise ValueError(f"max_lag must be >= 1, got {self.max_lag}")
+        if self.criterion not in ("aic", "bic", "aic_plain", "hqic", "fpe"):
+            raise ValueError(f"criterion must be aic, bic, aic_plain, hqic or fpe, got {self.criterion!r}")
+        if self.lag is not None and int(self.lag) < 1:
+            raise ValueError(f"lag must be >= 1, got {self.lag}")
+        if self.statistic not in ("gc", "f"):
+            raise ValueError(f"statistic must be gc or f, got {self.statistic!r}")
 
     def fit(self, x: np.ndarray) -> "GrangerCausality":
         """Fit on ``x`` of shape ``(time, n_variables)``."""
         from statsmodels.tsa.api import VAR
 
+        self._validate()
+        max_lag = int(self.max_lag)
         x = np.asarray(x, float)
         if x.ndim != 2 or x.shape[1] < 2:
             raise ValueError(f"x must be (time, n>=2 variables), got shape {x.shape}")
@@ -74,9 +79,9 @@ class GrangerCausality:
             model = VAR(x)
             if self.lag is None:
                 if self.criterion in ("aic", "bic", "aic_plain"):
-                    self.lags_ = dict(zip(("aic", "bic", "aic_plain"), mvgc_model_orders(x, self.max_lag)[:3]))
+                    self.lags_ = dict(zip(("aic", "bic", "aic_plain"), mvgc_model_orders(x, max_lag)[:3]))
                 else:
-                    sel = model.select_order(maxlags=self.max_lag, trend="c")
+                    sel = model.select_order(maxlags=max_lag, trend="c")
                     self.lags_ = {self.criterion: max(1, int(getattr(sel, self.criterion)))}
                 lag = self.lags_[self.criterion]
             else:
