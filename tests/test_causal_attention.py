@@ -358,14 +358,14 @@ def test_ensemble_averages_the_initialisations():
 
 
 def test_model_rejects_bad_parameters():
-    with pytest.raises(ValueError, match="train_frac"):
-        AttentionCausality(train_frac=0.9, val_frac=0.2)
-    with pytest.raises(ValueError, match="context"):
-        AttentionCausality(context=0)
-    with pytest.raises(ValueError, match="arch"):
-        AttentionCausality(arch="lstm")
-    with pytest.raises(ValueError, match="lr_schedule"):
-        AttentionCausality(lr_schedule="cosine")
+    """``__init__`` stores what it is given (scikit-learn's convention); ``fit`` rejects it, naming the parameter."""
+    x = np.random.default_rng(0).standard_normal((60, 3))
+    for bad, match in [({"train_frac": 0.9, "val_frac": 0.2}, "train_frac"), ({"context": 0}, "context"),
+                       ({"arch": "lstm"}, "arch"), ({"lr_schedule": "cosine"}, "lr_schedule")]:
+        m = AttentionCausality(**bad)
+        assert all(getattr(m, k) == v for k, v in bad.items())
+        with pytest.raises(ValueError, match=match):
+            m.fit(x)
 
 
 # ---------------------------------------------------------------- AUROC

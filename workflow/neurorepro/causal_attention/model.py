@@ -187,24 +187,27 @@ class AttentionCausality:
                  max_epochs: int = 30, patience: int = 5, train_frac: float = 0.6, val_frac: float = 0.2,
                  d_qk: int | None = None, norm: str = "batch", time_emb_dim: int = 1, lr_schedule: str = "none",
                  lr_patience: int = 3, lr_factor: float = 0.5, device: str = "auto", seed: int = 0):
-        for name, val in dict(context=context, d_model=d_model, n_heads=n_heads, d_ff=d_ff, batch_size=batch_size,
-                              max_epochs=max_epochs, patience=patience, lr_patience=lr_patience).items():
-            if int(val) < 1:
-                raise ValueError(f"{name} must be >= 1, got {val}")
-        if not (0 < train_frac < 1 and 0 < val_frac < 1 and train_frac + val_frac < 1):
-            raise ValueError(f"need 0 < train_frac, val_frac and train_frac + val_frac < 1, got {train_frac}, {val_frac}")
-        if arch not in ARCHS:
-            raise ValueError(f"unknown model arch {arch!r}; choose one of {ARCHS}")
-        if lr_schedule not in ("plateau", "none"):
-            raise ValueError(f"lr_schedule must be plateau or none, got {lr_schedule!r}")
-        if not 0 < lr_factor <= 1:
-            raise ValueError(f"lr_factor must lie in (0, 1], got {lr_factor}")
         self.arch, self.context, self.d_model, self.n_heads, self.d_ff, self.dropout = arch, context, d_model, n_heads, d_ff, dropout
         self.d_qk, self.norm, self.time_emb_dim = d_qk, norm, time_emb_dim
         self.lr, self.weight_decay, self.batch_size = lr, weight_decay, batch_size
         self.lr_schedule, self.lr_patience, self.lr_factor = lr_schedule, lr_patience, lr_factor
         self.max_epochs, self.patience = max_epochs, patience
         self.train_frac, self.val_frac, self.device, self.seed = train_frac, val_frac, device, seed
+
+    def _validate(self) -> None:
+        """Check the parameters (called by ``fit``; ``__init__`` only stores them, as scikit-learn's estimators)."""
+        for name in ("context", "d_model", "n_heads", "d_ff", "batch_size", "max_epochs", "patience", "lr_patience"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        tf, vf = self.train_frac, self.val_frac
+        if not (0 < tf < 1 and 0 < vf < 1 and tf + vf < 1):
+            raise ValueError(f"need 0 < train_frac, val_frac and train_frac + val_frac < 1, got {tf}, {vf}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown model arch {self.arch!r}; choose one of {ARCHS}")
+        if self.lr_schedule not in ("plateau", "none"):
+            raise ValueError(f"lr_schedule must be plateau or none, got {self.lr_schedule!r}")
+        if not 0 < self.lr_factor <= 1:
+            raise ValueError(f"lr_factor must lie in (0, 1], got {self.lr_factor}")
 
     def _split(self, n_samples: int) -> tuple[slice, slice, slice]:
         a = int(self.train_frac * n_samples)
@@ -222,6 +225,7 @@ class AttentionCausality:
 
         from neurorepro.runtime import resolve_device
 
+        self._validate()
         dev = resolve_device(self.device)
         torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
