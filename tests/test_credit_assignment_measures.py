@@ -127,14 +127,14 @@ def test_matched_performance_stopping_rule_stops_at_the_criterion():
 
 
 def test_trainer_rejects_bad_settings():
-    with pytest.raises(ValueError, match="rule"):
-        RuleTrainer("hebbian")
-    with pytest.raises(ValueError, match="lr"):
-        RuleTrainer("bptt", lr=0)
-    with pytest.raises(ValueError, match="check_every"):
-        RuleTrainer("bptt", check_every=0)
-    with pytest.raises(ValueError, match="target_train_acc"):
-        RuleTrainer("bptt", target_train_acc=1.5)
+    """``__init__`` stores what it is given (scikit-learn's convention); ``fit`` rejects it, naming the setting."""
+    task = make_task("delayed_match", n_train=8, n_test=8, seed=0, n_stimuli=3, delay=1, noise=0.1)
+    for rule, bad, match in [("hebbian", {}, "rule"), ("bptt", {"lr": 0}, "lr"), ("bptt", {"check_every": 0}, "check_every"),
+                             ("bptt", {"target_train_acc": 1.5}, "target_train_acc"), ("bptt", {"max_steps": 2.5}, "max_steps")]:
+        tr = RuleTrainer(rule, **bad)
+        assert tr.rule == rule and all(getattr(tr, k) == v for k, v in bad.items())
+        with pytest.raises(ValueError, match=match):
+            tr.fit(task)
 
 
 def test_partial_spearman_removes_a_shared_driver():

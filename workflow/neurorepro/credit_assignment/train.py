@@ -95,35 +95,38 @@ class RuleTrainer:
         seed: int = 0,
         device: str | torch.device = "cpu",
     ) -> None:
-        if rule not in RULES:
-            raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-        for name, val, lo in (
-            ("n_hidden", n_hidden, 1), ("batch_size", batch_size, 1), ("max_steps", max_steps, 1),
-            ("check_every", check_every, 1), ("hessian_samples", hessian_samples, 1), ("hessian_every", hessian_every, 0),
-            ("hessian_iter", hessian_iter, 1), ("truncation", truncation, 1), ("n_types", n_types, 1),
-        ):
-            if int(val) < lo:
-                raise ValueError(f"{name} must be >= {lo}, got {val}")
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
-        if weight_decay < 0 or eval_noise < 0 or momentum < 0:
+        self.rule, self.n_hidden, self.alpha, self.rec_gain = rule, n_hidden, alpha, rec_gain
+        self.lr, self.optimizer, self.momentum = lr, optimizer, momentum
+        self.batch_size, self.max_steps, self.check_every = batch_size, max_steps, check_every
+        self.target_train_acc = target_train_acc
+        self.weight_decay, self.grad_clip = weight_decay, grad_clip
+        self.truncation, self.n_types, self.hessian_every = truncation, n_types, hessian_every
+        self.hessian_samples, self.hessian_iter, self.hessian_tol = hessian_samples, hessian_iter, hessian_tol
+        self.eval_noise, self.seed, self.device = eval_noise, seed, device
+
+    def _validate(self) -> None:
+        """Check the parameters (called by ``fit``; ``__init__`` only stores them, as scikit-learn's estimators)."""
+        if self.rule not in RULES:
+            raise ValueError(f"rule must be one of {RULES}, got {self.rule!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        for name, lo in (("n_hidden", 1), ("batch_size", 1), ("max_steps", 1), ("check_every", 1),
+                         ("hessian_samples", 1), ("hessian_every", 0), ("hessian_iter", 1), ("truncation", 1),
+                         ("n_types", 1)):
+            val = getattr(self, name)
+            if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < lo:
+                raise ValueError(f"{name} must be an integer >= {lo}, got {val!r}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0 or self.eval_noise < 0 or self.momentum < 0:
             raise ValueError("weight_decay, eval_noise and momentum must be >= 0")
-        if target_train_acc is not None and not 0.0 < float(target_train_acc) <= 1.0:
-            raise ValueError(f"target_train_acc must lie in (0, 1] or be None, got {target_train_acc}")
-        self.rule, self.n_hidden, self.alpha, self.rec_gain = rule, int(n_hidden), float(alpha), float(rec_gain)
-        self.lr, self.optimizer, self.momentum = float(lr), optimizer, float(momentum)
-        self.batch_size, self.max_steps, self.check_every = int(batch_size), int(max_steps), int(check_every)
-        self.target_train_acc = None if target_train_acc is None else float(target_train_acc)
-        self.weight_decay, self.grad_clip = float(weight_decay), grad_clip
-        self.truncation, self.n_types, self.hessian_every = int(truncation), int(n_types), int(hessian_every)
-        self.hessian_samples, self.hessian_iter, self.hessian_tol = int(hessian_samples), int(hessian_iter), float(hessian_tol)
-        self.eval_noise, self.seed, self.device = float(eval_noise), int(seed), torch.device(device)
+        if self.target_train_acc is not None and not 0.0 < float(self.target_train_acc) <= 1.0:
+            raise ValueError(f"target_train_acc must lie in (0, 1] or be None, got {self.target_train_acc}")
 
     # ------------------------------------------------------------------ fit
     def fit(self, task: Task) -> "RuleTrainer":
-        dev = self.device
+        self._validate()
+        dev = torch.device(self.device)
         gen = torch.Generator().manual_seed(self.seed)
         net = LeakyReLURNN(task.n_in, self.n_hidden, task.n_classes, alpha=self.alpha, rec_gain=self.rec_gain, generator=gen)
         net = net.to(dev)
