@@ -232,3 +232,22 @@ def test_granger_stores_its_arguments_and_validates_in_fit():
     fitted = GrangerCausality(max_lag=3, criterion="bic").fit(x)
     assert 1 <= fitted.lag_ <= 3 and fitted.F_.shape == (3, 3)
     assert all(k.endswith("_") for k in set(vars(fitted)) - {"max_lag", "criterion", "lag", "statistic"})
+
+
+def test_rnn_trainer_stores_its_arguments_and_validates_in_fit():
+    from neurorepro.rich_lazy.model import RNNTrainer
+    from neurorepro.rich_lazy.tasks import Task
+
+    task, W0 = Task("2AF"), np.zeros((4, 4))
+    for bad, match in [({"n_iter": 0}, "n_iter"), ({"batch_size": 2.5}, "batch_size"),
+                       ({"learning_rate": 0.0}, "learning_rate"), ({"momentum": 1.0}, "momentum")]:
+        tr = RNNTrainer(task, n_hidden=4, **bad)  # constructing never fails
+        assert all(getattr(tr, k) == v for k, v in bad.items())
+        with pytest.raises(ValueError, match=match):
+            tr.fit(W0)
+        with pytest.raises(ValueError, match=match):
+            tr.initial_io()
+    tr = RNNTrainer(task, n_hidden=4, n_iter=2, batch_size=2, log_every=1, device="cpu")
+    params = set(vars(tr))
+    tr.fit(W0)
+    assert tr.device == "cpu" and all(k.endswith("_") for k in set(vars(tr)) - params)

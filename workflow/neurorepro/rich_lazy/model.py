@@ -109,40 +109,48 @@ class RNNTrainer:
         device: str | torch.device = "cpu",
         log_every: int = 100,
     ) -> None:
-        for name, val, lo in (("n_hidden", n_hidden, 1), ("n_iter", n_iter, 1), ("batch_size", batch_size, 1),
-                              ("log_every", log_every, 1)):
-            if int(val) < lo:
-                raise ValueError(f"{name} must be >= {lo}, got {val}")
-        if learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
         self.task = task
-        self.n_hidden = int(n_hidden)
-        self.alpha = float(alpha)
-        self.learning_rate = float(learning_rate)
-        self.momentum = float(momentum)
-        self.n_iter = int(n_iter)
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
-        self.device = torch.device(device)
-        self.log_every = int(log_every)
+        self.n_hidden = n_hidden
+        self.alpha = alpha
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.n_iter = n_iter
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = device
+        self.log_every = log_every
+
+    def _validate(self) -> None:
+        """Check the parameters (called by ``fit`` and ``initial_io``; ``__init__`` only stores them,
+        as scikit-learn's estimators)."""
+        for name, lo in (("n_hidden", 1), ("n_iter", 1), ("batch_size", 1), ("log_every", 1)):
+            val = getattr(self, name)
+            if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < lo:
+                raise ValueError(f"{name} must be an integer >= {lo}, got {val!r}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}")
+        if not 0 < self.alpha <= 1:
+            raise ValueError(f"alpha must lie in (0, 1], got {self.alpha}")
 
     def _new_net(self, W0: np.ndarray) -> LeakyReLURNN:
         net = LeakyReLURNN(self.task.n_inputs, self.n_hidden, self.task.n_outputs, self.alpha)
         net.reset_io(torch.Generator().manual_seed(self.seed))
         with torch.no_grad():
             net.W_hh.copy_(torch.as_tensor(W0, dtype=torch.float32))
-        return net.to(self.device)
+        return net.to(torch.device(self.device))
 
     def initial_io(self) -> tuple[np.ndarray, np.ndarray]:
         """``(W_in, W_out)`` the network of this seed starts from (any ``W_hh``)."""
+        self._validate()
         net = LeakyReLURNN(self.task.n_inputs, self.n_hidden, self.task.n_outputs, self.alpha)
         net.reset_io(torch.Generator().manual_seed(self.seed))
         return net.W_in.detach().double().numpy(), net.W_out.detach().double().numpy()
 
     def fit(self, W0: np.ndarray) -> RNNTrainer:
         """Train from recurrent weights ``W0`` (N x N); returns ``self``."""
+        self._validate()
         W0 = np.asarray(W0, dtype=float)
         if W0.shape != (self.n_hidden, self.n_hidden):
             raise ValueError(f"W0 must be {self.n_hidden} x {self.n_hidden}, got {W0.shape}")
