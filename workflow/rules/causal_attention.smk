@@ -16,6 +16,7 @@ CAUSAL_KEYS = [
     "input_mean",
     "input_std",
     "frac_excitatory",
+    "networks_per_job",
     "archs",
     "granger",
     "model",
@@ -42,6 +43,9 @@ CAUSAL_SIM = {
     ]
 }
 CAUSAL_ARCHS = list(CAUSAL["archs"])
+# the networks of one size, split into jobs of `networks_per_job` (null: one job per size and arch)
+CAUSAL_PER_SIZE = len(CAUSAL["probs"]) * int(CAUSAL["n_seeds"])
+CAUSAL_PARTS = -(-CAUSAL_PER_SIZE // (CAUSAL["networks_per_job"] or CAUSAL_PER_SIZE))
 CAUSAL_FIGURES = ["auroc", "matrices"]
 CAUSAL_FIGURE_FILES = [f"{CAUSAL_DIR}/figures/{f}.{ext}" for f in CAUSAL_FIGURES for ext in ("pdf", "png")]
 
@@ -91,17 +95,19 @@ rule causal_attention_granger:
 
 
 rule causal_attention_attention:
-    """Train forecaster `arch` (n_init initialisations) on each network of size N; read out its cross-attention."""
+    """Train forecaster `arch` (n_init initialisations) on part `part` of the networks of size N
+    (networks_per_job of them); read out its cross-attention."""
     input:
         f"{CAUSAL_DIR}/networks.nc",
     output:
-        f"{CAUSAL_DIR}/attention/{{arch}}/N{{n}}.nc",
+        f"{CAUSAL_DIR}/attention/{{arch}}/N{{n}}/part{{part}}.nc",
     log:
-        "logs/causal_attention/attention_{arch}_N{n}.log",
+        "logs/causal_attention/attention_{arch}_N{n}_part{part}.log",
     benchmark:
-        "benchmarks/causal_attention/attention_{arch}_N{n}.tsv"
+        "benchmarks/causal_attention/attention_{arch}_N{n}_part{part}.tsv"
     wildcard_constraints:
         n="[0-9]+",
+        part="[0-9]+",
         arch="|".join(CAUSAL_ARCHS),
     conda:
         ENV
@@ -112,8 +118,32 @@ rule causal_attention_attention:
         model=CAUSAL["model"],
         seed=config["seed"],
         device=config["device"],
+        networks_per_job=CAUSAL["networks_per_job"],
     script:
         "../scripts/causal_attention_attention.py"
+
+
+rule causal_attention_attention_gather:
+    """The attention parts of forecaster `arch` on the networks of size N, joined in network order."""
+    input:
+        networks=f"{CAUSAL_DIR}/networks.nc",
+        parts=expand(f"{CAUSAL_DIR}/attention/{{{{arch}}}}/N{{{{n}}}}/part{{part}}.nc", part=range(CAUSAL_PARTS)),
+    output:
+        f"{CAUSAL_DIR}/attention/{{arch}}/N{{n}}.nc",
+    log:
+        "logs/causal_attention/attention_gather_{arch}_N{n}.log",
+    benchmark:
+        "benchmarks/causal_attention/attention_gather_{arch}_N{n}.tsv"
+    wildcard_constraints:
+        n="[0-9]+",
+        arch="|".join(CAUSAL_ARCHS),
+    conda:
+        ENV
+    threads: rule_resources("causal_attention", "causal_attention_attention_gather")["threads"]
+    resources:
+        **rule_job_resources("causal_attention", "causal_attention_attention_gather"),
+    script:
+        "../scripts/causal_attention_attention_gather.py"
 
 
 rule causal_attention_evaluate:

@@ -1,7 +1,10 @@
-"""Rule causal_attention_attention: train forecaster `arch` on each network of size N; read its attention.
+"""Rule causal_attention_attention: train forecaster `arch` on one part of the networks of size N; read its attention.
 
-``model.n_init`` models from different initialisations per network (the authors: 10);
-the causal matrix is the mean of their row-normalised attention matrices.
+The networks of size N are split into parts of ``networks_per_job`` networks (null: one part
+holding all of them), so that at paper scale every network is its own job; rule
+causal_attention_attention_gather joins the parts. ``model.n_init`` models from different
+initialisations per network (the authors: 10); the causal matrix is the mean of their
+row-normalised attention matrices. Network ``k`` is seeded from ``seed + k`` whatever part it is in.
 """
 import time
 
@@ -16,13 +19,19 @@ from neurorepro.runtime import get_logger, resolve_device, set_threads
 sm = snakemake  # noqa: F821
 log = get_logger("causal_attention.attention", sm.log[0])
 set_threads(sm.threads)
-n, seed, arch = int(sm.wildcards.n), int(sm.params.seed), sm.wildcards.arch
+n, seed, arch, part = int(sm.wildcards.n), int(sm.params.seed), sm.wildcards.arch, int(sm.wildcards.part)
 cfg = dict(sm.params.model)
 n_init = int(cfg.pop("n_init", 1))
-log.info("arch %s, %d initialisation(s) per network, device %s", arch, n_init, resolve_device(sm.params.device))
 with xr.open_dataset(sm.input[0]) as ds:
     ds = ds.load()
-idx = networks_of_size(ds, n)
+all_idx = networks_of_size(ds, n)
+per_job = sm.params.networks_per_job or len(all_idx)
+idx = all_idx[part * per_job:(part + 1) * per_job]
+if not idx:
+    raise ValueError(f"{sm.input[0]}: part {part} of the {len(all_idx)} networks of size {n} is empty "
+                     f"(causal_attention.networks_per_job = {sm.params.networks_per_job})")
+log.info("arch %s, networks %s of size %d (part %d), %d initialisation(s) per network, device %s",
+         arch, idx, n, part, n_init, resolve_device(sm.params.device))
 keys = ["r2", "r2_ensemble", "r2_persistence", "n_epochs", "best_epoch", "val_loss", "train_seconds"]
 scores, each, extra = [], [], {k: [] for k in keys}
 for k in idx:
@@ -41,5 +50,5 @@ out = scores_dataset("attention", idx, scores, n, extra,
                                 f"over test samples, row-normalised, diagonal zeroed, averaged over {n_init} initialisations",
                       "arch": arch, "n_init": n_init, "seed": seed, "n_neurons": n,
                       **{f"model_{k}": ("none" if v is None else v) for k, v in cfg.items()}})
-out["attention_each"] = (("network", "init", "target", "source"), np.stack(each) if each else np.zeros((0, n_init, n, n)))
+out["attention_each"] = (("network", "init", "target", "source"), np.stack(each))
 write_netcdf(out, sm.output[0])
