@@ -251,3 +251,14 @@ def test_rnn_trainer_stores_its_arguments_and_validates_in_fit():
     params = set(vars(tr))
     tr.fit(W0)
     assert tr.device == "cpu" and all(k.endswith("_") for k in set(vars(tr)) - params)
+
+
+def test_pca_images_stores_its_arguments_and_validates_in_fit():
+    from neurorepro.sampling.targets import PCAImages
+
+    bad = PCAImages(n_components=0)  # constructing never fails
+    assert vars(bad) == {"n_components": 0, "seed": 0, "whiten": True}
+    images = np.random.default_rng(0).standard_normal((20, 6))
+    with pytest.raises(ValueError, match="digits_pca_dim must be >= 1"):
+        bad.fit(images)
+    assert PCAImages(n_components=3).fit(images).transform(images).shape == (20, 3)

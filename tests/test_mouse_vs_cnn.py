@@ -61,12 +61,13 @@ def test_imagenet_weights_offline_give_a_clear_error():
 
 
 def test_task_cnn_validates_parameters():
-    with pytest.raises(ValueError, match="arch"):
-        cnn.TaskCNN("alexnet", "random")
-    with pytest.raises(ValueError, match="weights"):
-        cnn.TaskCNN("small", "imagenet")
-    with pytest.raises(ValueError, match="input_size"):
-        cnn.TaskCNN("small", "random", input_size=8)
+    """``__init__`` stores what it is given (scikit-learn's convention); ``fit`` rejects it, naming the parameter."""
+    for args, match in [(("alexnet", "random"), "arch"), (("small", "imagenet"), "weights"),
+                        (("small", "random", 8), "input_size")]:
+        model = cnn.TaskCNN(*args)
+        assert (model.arch, model.weights) == args[:2]
+        with pytest.raises(ValueError, match=match):
+            model.fit()
 
 
 def test_random_cnn_is_seeded_and_saved(tmp_path):

@@ -178,19 +178,23 @@ class TaskCNN:
 
     def __init__(self, arch: str = "small", weights: str = "random", input_size: int = 32, epochs: int = 4,
                  seed: int = 0, device="cpu", model_dir: str | None = None):
-        if arch not in ARCHS:
-            raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {arch!r}")
-        if weights not in WEIGHTS[arch]:
-            raise ValueError(f"weights for arch {arch!r} must be one of {WEIGHTS[arch]}, got {weights!r}")
-        n_pools = sum(v == "M" for v in ARCHS[arch])
-        if input_size < 2**n_pools:
-            raise ValueError(f"input_size must be >= {2 ** n_pools} for arch {arch!r}, got {input_size}")
-        if epochs < 0:
+        self.arch, self.weights, self.input_size = arch, weights, input_size
+        self.epochs, self.seed, self.device, self.model_dir = epochs, seed, device, model_dir
+
+    def _validate(self) -> None:
+        """Check the parameters (called by ``fit``; ``__init__`` only stores them, as scikit-learn's estimators)."""
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {self.arch!r}")
+        if self.weights not in WEIGHTS[self.arch]:
+            raise ValueError(f"weights for arch {self.arch!r} must be one of {WEIGHTS[self.arch]}, got {self.weights!r}")
+        n_pools = sum(v == "M" for v in ARCHS[self.arch])
+        if self.input_size < 2**n_pools:
+            raise ValueError(f"input_size must be >= {2 ** n_pools} for arch {self.arch!r}, got {self.input_size}")
+        if self.epochs < 0:
             raise ValueError("epochs must be >= 0")
-        self.arch, self.weights, self.input_size = arch, weights, int(input_size)
-        self.epochs, self.seed, self.device, self.model_dir = int(epochs), int(seed), device, model_dir
 
     def fit(self) -> "TaskCNN":
+        self._validate()
         torch.manual_seed(self.seed)
         n_classes = {"digits": 10, "scenes": SCENES_CLASSES}.get(self.weights)
         model = VGGLike(ARCHS[self.arch], n_classes=n_classes)

@@ -234,15 +234,16 @@ class PCAImages:
     """(Whitened) PCA coordinates of images: ``fit(images)``, ``transform``, ``inverse_transform``."""
 
     def __init__(self, n_components: int = 16, seed: int = 0, whiten: bool = True):
-        if n_components < 1:
-            raise ValueError(f"digits_pca_dim must be >= 1, got {n_components}")
         self.n_components = n_components
         self.seed = seed
         self.whiten = whiten
 
     def fit(self, images: np.ndarray) -> PCAImages:
+        """Fit the PCA (``__init__`` only stores the parameters; they are checked here)."""
         from sklearn.decomposition import PCA
 
+        if self.n_components < 1:
+            raise ValueError(f"digits_pca_dim must be >= 1, got {self.n_components}")
         self.pca_ = PCA(n_components=self.n_components, whiten=self.whiten, random_state=self.seed).fit(images)
         return self
 
