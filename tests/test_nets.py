@@ -124,14 +124,15 @@ def test_same_seed_same_numbers_and_snapshots_reload_identically(digits, tmp_pat
 
 
 def test_trainer_validates_parameters():
-    with pytest.raises(ValueError, match="lr"):
-        SGDTrainer(lr=0)
-    with pytest.raises(ValueError, match="momentum"):
-        SGDTrainer(momentum=1.0)
-    with pytest.raises(ValueError, match="loss"):
-        SGDTrainer(loss="hinge")
+    """``__init__`` stores what it is given (scikit-learn's convention); ``fit`` rejects it, naming the parameter."""
     net = DeepNet(4, [3], 2)
     X, y = torch.randn(10, 4), torch.randint(0, 2, (10,))
+    for bad, match in [({"lr": 0}, "lr"), ({"momentum": 1.0}, "momentum"), ({"loss": "hinge"}, "loss"),
+                       ({"batch_size": 2.5}, "batch_size"), ({"snapshot_epochs": [1], "snapshot_steps": [1]}, "not both")]:
+        tr = SGDTrainer(**bad)
+        assert all(getattr(tr, k) == v for k, v in bad.items())
+        with pytest.raises(ValueError, match=match):
+            tr.fit(net, X, y)
     with pytest.raises(ValueError, match="outside"):
         SGDTrainer(epochs=1, snapshot_steps=[0, 99]).fit(net, X, y)
 

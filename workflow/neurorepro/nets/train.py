@@ -200,23 +200,28 @@ class SGDTrainer:
         eval_train_max: int | None = 5000,
         probe_max_features: int | None = None,
     ):
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
-        if batch_size < 1 or epochs < 0:
-            raise ValueError(f"batch_size must be >= 1 and epochs >= 0, got {batch_size}, {epochs}")
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        if snapshot_epochs is not None and snapshot_steps is not None:
-            raise ValueError("give snapshot_epochs or snapshot_steps, not both")
-        self.lr, self.batch_size, self.epochs = float(lr), int(batch_size), int(epochs)
-        self.momentum, self.weight_decay, self.seed = float(momentum), float(weight_decay), int(seed)
+        self.lr, self.batch_size, self.epochs = lr, batch_size, epochs
+        self.momentum, self.weight_decay, self.seed = momentum, weight_decay, seed
         self.snapshot_epochs, self.snapshot_steps = snapshot_epochs, snapshot_steps
         self.loss, self.device, self.logger, self.eval_train_max = loss, device, logger, eval_train_max
-        if probe_max_features is not None and probe_max_features < 1:
-            raise ValueError(f"probe_max_features must be >= 1 or None, got {probe_max_features}")
         self.probe_max_features = probe_max_features
+
+    def _validate(self) -> None:
+        """Check the parameters (called by ``fit``; ``__init__`` only stores them, as scikit-learn's estimators)."""
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        for name, lo in (("batch_size", 1), ("epochs", 0), ("seed", 0)):
+            val = getattr(self, name)
+            if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < lo:
+                raise ValueError(f"{name} must be an integer >= {lo}, got {val!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.snapshot_epochs is not None and self.snapshot_steps is not None:
+            raise ValueError("give snapshot_epochs or snapshot_steps, not both")
+        if self.probe_max_features is not None and self.probe_max_features < 1:
+            raise ValueError(f"probe_max_features must be >= 1 or None, got {self.probe_max_features}")
 
     def _schedule(self, steps_per_epoch: int) -> list[int]:
         total = self.epochs * steps_per_epoch
@@ -241,6 +246,7 @@ class SGDTrainer:
         probe: torch.Tensor | None = None,
         probe_labels: torch.Tensor | np.ndarray | None = None,
     ) -> "SGDTrainer":
+        self._validate()
         log = self.logger or logging.getLogger(__name__)
         device = resolve_device(self.device)
         model.to(device)
