@@ -215,6 +215,8 @@ def _check_rich_lazy(sec: dict) -> None:
             raise ValueError(f"config rich_lazy.connectivity lacks key {k!r}")
     if "SMNIST" in sec["tasks"]:
         sm = sec.get("smnist") or {}
+        if "holdout" not in sm:
+            raise ValueError("config rich_lazy.tasks has SMNIST: rich_lazy.smnist.holdout is missing")
         if not sm.get("data_dir"):
             raise ValueError(
                 "config rich_lazy.tasks has SMNIST: set rich_lazy.smnist.data_dir to the folder of the "
@@ -241,7 +243,7 @@ def _rl_task_params(sec: dict, task: str) -> dict:
     }
     if task == "SMNIST":
         sm = sec["smnist"]
-        kw.update(data_dir=sm["data_dir"], holdout=sm.get("holdout", 5000), split_seed=config["seed"])
+        kw.update(data_dir=sm["data_dir"], holdout=sm["holdout"], split_seed=config["seed"])
     return kw
 
 
@@ -298,6 +300,10 @@ def _check_sampling(sec: dict) -> None:
         "digits_n_seeds",
         "digits_lr",
         "digits_n_images",
+        "bimodal_weights",
+        "laplace_means",
+        "laplace_scale",
+        "laplace_kind",
     ]
     missing = [k for k in need if k not in sec]
     if missing:
@@ -348,7 +354,7 @@ def _sampling_target(cfg):
         "laplace_scale",
         "laplace_kind",
     ]
-    return {k: cfg.get(k) for k in keys}
+    return {k: cfg[k] for k in keys}
 
 
 def _sampling_figure_inputs(wc):
