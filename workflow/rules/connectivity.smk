@@ -29,9 +29,42 @@ rule connectivity_synthetic_1d:
         "../scripts/connectivity_synthetic_1d.py"
 
 
+rule connectivity_cv_fold:
+    input:
+        data="results/connectivity/data.nc",
+    output:
+        fold="results/connectivity/cv/fold_{fold}.json",
+    log:
+        "logs/connectivity/connectivity_cv_fold_{fold}.log",
+    benchmark:
+        "benchmarks/connectivity/connectivity_cv_fold_{fold}.tsv"
+    wildcard_constraints:
+        fold=r"\d+",
+    conda:
+        ENV
+    threads: rule_resources("connectivity", "connectivity_cv_fold")["threads"]
+    resources:
+        **rule_job_resources(
+            "connectivity",
+            "connectivity_cv_fold",
+            mem_mb=_conn_fit_mem_mb("connectivity_cv_fold"),
+        ),
+    params:
+        model=CONN_MODEL,
+        seed=config["seed"],
+        device=config["device"],
+        memory_limit_gb=config["memory_limit_gb"],
+    script:
+        "../scripts/connectivity_cv_fold.py"
+
+
 rule connectivity_cv:
     input:
         data="results/connectivity/data.nc",
+        folds=expand(
+            "results/connectivity/cv/fold_{fold}.json",
+            fold=range(CONN_MODEL["cv_outer_folds"]),
+        ),
     output:
         **_conn_figs("table1"),
         table="results/connectivity/table1.tsv",

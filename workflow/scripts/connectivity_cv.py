@@ -1,7 +1,9 @@
-"""Rule connectivity_cv: nested cross-validation, voxel vs regional model (paper Table 1)."""
+"""Rule connectivity_cv: Table 1 (voxel vs regional model) from the outer folds' records, the lambda curve."""
+import json
+
 from neurorepro.connectivity.data import load_data
 from neurorepro.connectivity.figures import fig_cv_table
-from neurorepro.connectivity.pipeline import ModelParams, check_fit_memory, cross_validate
+from neurorepro.connectivity.pipeline import ModelParams, check_fit_memory, cv_gather
 from neurorepro.io import write_tsv
 from neurorepro.plotting import save_figure
 from neurorepro.runtime import get_logger, seed_everything, set_threads
@@ -13,7 +15,11 @@ seed_everything(sm.params.seed)
 data = load_data(sm.input.data)
 mp = ModelParams.from_dict(sm.params.model)
 log.info("full-rank fits need about %.2f GiB", check_fit_memory(data, mp.dtype, sm.params.memory_limit_gb))
-table, folds, curve = cross_validate(data, mp, sm.params.seed, sm.params.device)
+records = []
+for path in sm.input.folds:
+    with open(path) as fh:
+        records.append(json.load(fh))
+table, folds, curve = cv_gather(data, mp, records, sm.params.seed, sm.params.device)
 log.info("Table 1:\n%s\nfolds:\n%s\nlambda curve:\n%s", table.to_string(), folds.to_string(), curve.to_string())
 write_tsv(table, sm.output.table)
 write_tsv(folds, sm.output.folds)

@@ -12,17 +12,9 @@ built once per block and the gradient is written out), with backtracking step si
 restarts, from smooth random factors (:func:`smooth_random_factor`) unless given a start.
 Its memory is U, V and about six more n x r arrays at the peak.
 
-Measured (``bench.py --solvers lowrank``, n_x = n_y = 5e5 voxels, planted rank 10, 28
-injections, lam = 1e4 scaled, f at the start ~1e7):
-this 2-core CPU, r = 100 float64: 86-140 s per sweep (the first sweep searches its step),
-f = 184,965 after 3 sweeps, 4.2 GB peak (from uniform noise instead: 205-352 s per sweep with
-autograd through :func:`lowrank_value`, 121-221 s written out; f = 2.8e6 after 3 sweeps);
-r = 1000 float32: 1,479 s per sweep (start
-164 s), 16.7 GB peak, so whole-brain sizes fit in 24 GiB.
-One NVIDIA H200, r = 100 float64: 0.14 s per sweep, f = 32,606 after 30 sweeps (still
-falling ~700 per sweep), 3.8 GB GPU peak; r = 1000 float32: 3.2 s per sweep, 16.4 GB GPU peak
-(the start, on the CPU, took 64 s). A first written-out version with more n x r temporaries
-took 0.16 s and 3.9 s per sweep and 5.0 and 22.4 GB (same iterates).
+Memory O((n_x + n_y) r) makes whole-brain sizes (5e5 voxels a side) fit in a few GB at
+r = 100 and about 17 GB at r = 1000 in float32; seconds per sweep on CPU and GPU are in
+``docs/performance.md`` (``bench.py --solvers lowrank``).
 """
 from __future__ import annotations
 

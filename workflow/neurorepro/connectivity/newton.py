@@ -18,15 +18,16 @@ Precision. With ``precond_dtype=float32`` (``transform_dtype`` in the model) the
 of ``newton`` runs in float32: the eigendecomposition, the four dense changes of basis per
 preconditioner call, and the CG iterations (Hessian products included). The Woodbury solves
 stay in float64 -- near the penalty's null mode their two terms cancel by ~10 orders of
-magnitude, and in float32 the first iterate came out at f = 8168 instead of 3406 -- and so
-do the objective, gradient, line search and iterate, so the minimiser is the float64 one
+magnitude, which float32 cannot resolve -- and so do the objective, gradient, line search and iterate, so the minimiser is the float64 one
 (tested). With ``precond_dtype=bfloat16`` the changes of basis run in bfloat16 (float32
 accumulation), except the way back for the coefficients on the 5% softest modes of each side,
 which carry most of the output and go back in float32 (see :class:`EigPreconditioner`).
-CG uses the flexible (Polak-Ribiere) beta, and at most ``cg_early`` steps per
-outer iteration while the active set still moves (relative projected gradient > 1e-2):
-at n = 2000, 3-5 steps reached a 1e-5 objective gap in 33-35 CG steps against ~45 with
-full solves, 2 steps in 38.
+CG uses the flexible (Polak-Ribiere) beta. While the active set still moves (relative
+projected gradient > 1e-2) each outer iteration takes at most ``cg_early`` CG steps -- an
+accurate solve for an active set about to change is wasted -- and that cap doubles whenever a
+capped solve fails to halve the projected gradient: at small lambda the data term couples the
+free entries across the bound, a few steps give poor directions, and a fixed cap of 4 needed
+several times more outer iterations (``docs/performance.md``, small lambda).
 """
 
 from __future__ import annotations

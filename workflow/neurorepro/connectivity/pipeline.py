@@ -16,7 +16,7 @@ import xarray as xr
 from ..claims import Claim
 from ..measures.bootstrap import bootstrap_ci, bootstrap_seed
 from ..runtime import resolve_device
-from .cv import kfold_injections, nested_cv, rel_mse, rel_mse_regional
+from .cv import LAMBDA_SEARCHES, kfold_injections, lambda_errors, outer_fold, rel_mse, rel_mse_regional
 from .data import ConnectivityData
 from .model import DTYPES, LAM_POSITIVE, TRANSFORM_DTYPES, SplineConnectivity
 from .regional import RegionalConnectivity
@@ -77,6 +77,8 @@ class ModelParams:
     cv_outer_folds: int
     cv_inner_folds: int
     cv_lowrank: bool
+    cv_lambda_search: str
+    cv_coarse_step: int
 
     #: keys of the ``model:`` block that other steps read (1-D test, figures, claims)
     OTHER_STEPS = ("synthetic_1d", "map_area", "n_map_sources", "tolerances")
@@ -87,6 +89,9 @@ class ModelParams:
                 f"connectivity.model.lambdas {list(self.lambdas)} holds 0: solver {self.solver!r} needs "
                 "lambda > 0 (at lambda = 0 the Hessian is singular); drop 0 or set connectivity.model.solver "
                 "to fista or lbfgsb")
+        if self.cv_lambda_search not in LAMBDA_SEARCHES or self.cv_coarse_step < 1:
+            raise ValueError(f"connectivity.model.cv_lambda_search must be one of {LAMBDA_SEARCHES} (got "
+                             f"{self.cv_lambda_search!r}) and cv_coarse_step >= 1 (got {self.cv_coarse_step})")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelParams":
@@ -162,21 +167,15 @@ def fold_ci(values, seed: int, name: str) -> list[float] | None:
     return None if ci is None else [float(ci[0]), float(ci[1])]
 
 
-def cross_validate(data: ConnectivityData, mp: ModelParams, seed: int, device: str
-                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Nested CV of the voxel model, K-fold CV of the regional model, training errors, lambda curve.
+#: columns of cv_folds.tsv filled by each outer fold's fits (the rest are the fold's test errors)
+FOLD_EXTRAS = ("lowrank_rel_diff_full", "lowrank_test_rel_mse", "lowrank_rel_error_W_true", "voxel_rel_error_W_true")
 
-    Returns (table1, folds, lambda_curve): Table 1 rows (model x resolution: CV relative MSE
-    as the mean over outer folds with its 95% bootstrap interval over the folds, and the
-    training relative MSE), the per-outer-fold numbers, and the single-level K-fold CV
-    curve over lambda on all injections (its minimiser is the lambda of the final fit).
-    Per outer fold the folds table also holds, from the fits on that fold's training
-    injections: the rank-r fit's relative difference from the full fit at the fold's
-    lambda, and (planted data) the relative error of the voxel, rank-r and regional
-    models' W to W_true.
-    """
+
+def _voxel_fitter(data: ConnectivityData, mp: ModelParams, seed: int, device: str, eig: Eigenbasis | None):
+    """(fit_voxel, Lx, Ly, eig): fit_voxel(train, lam, W0) -> (W, W X) on the given injections;
+    the eigenbases are computed once (they do not depend on the fold or lambda)."""
     Lx, Ly = data.laplacians(mp.cut_borders)
-    eig = mp.eigenbasis(Lx, Ly, device)
+    eig = eig if eig is not None else mp.eigenbasis(Lx, Ly, device)
     X, Y, Om = data.X, data.Y, data.Omega
 
     def fit_voxel(train: np.ndarray, lam: float, W0):
@@ -184,51 +183,83 @@ def cross_validate(data: ConnectivityData, mp: ModelParams, seed: int, device: s
                                                           W0=W0, eigenbasis=eig)
         return est.W_, est.W_ @ X
 
-    per_fold: dict[int, dict] = {}
+    return fit_voxel, Lx, Ly, eig
 
-    def on_outer_fit(o, train, test, lam, W):
-        row = {}
-        if mp.cv_lowrank:
-            lo = mp.estimator(lam, mp.rank, device, seed).fit(X[:, train], Y[:, train], Om[:, train], Lx=Lx, Ly=Ly,
-                                                              eigenbasis=eig)
-            Wl = lo.U_ @ lo.V_.T if lo.W_ is None else lo.W_
-            row["lowrank_rel_diff_full"] = float(np.linalg.norm(Wl - W) / max(np.linalg.norm(W), 1e-300))
-            row["lowrank_test_rel_mse"] = rel_mse(Wl @ X[:, test], Y[:, test], Om[:, test])
-            if data.W_true is not None:
-                row["lowrank_rel_error_W_true"] = rel_err(Wl, data.W_true)
+
+def cv_fold(data: ConnectivityData, mp: ModelParams, fold: int, seed: int, device: str,
+            eig: Eigenbasis | None = None) -> dict[str, Any]:
+    """Outer fold ``fold`` of the cross-validation: independent of the other folds (one job each).
+
+    The nested CV's inner lambda search and fit on the fold's training injections
+    (:func:`.cv.outer_fold`) with its test errors at voxel and regional resolution, the
+    rank-r fit at the fold's lambda (relative difference from the full fit, test error), the
+    regional model on the same fold, the recovery of W_true where the data carry it, and the
+    fold-th split of the single-level K-fold lambda curve on all injections. Returns a
+    record for :func:`cv_gather`: ``row`` (the fold's cv_folds.tsv row), ``inner_curve`` and
+    ``lambda_errors`` (per lambda, large to small; NaN where the search did not fit it).
+    """
+    if not 0 <= fold < mp.cv_outer_folds:
+        raise ValueError(f"outer fold {fold} out of range: connectivity.model.cv_outer_folds is {mp.cv_outer_folds}")
+    fit_voxel, Lx, Ly, eig = _voxel_fitter(data, mp, seed, device, eig)
+    X, Y, Om = data.X, data.Y, data.Omega
+    lambdas = np.asarray(sorted(mp.lambdas, reverse=True), float)  # large -> small: warm starts
+    search = dict(search=mp.cv_lambda_search, coarse_step=mp.cv_coarse_step)
+    train, test, lam, inner_curve, W, Yhat = outer_fold(fit_voxel, fold, data.n_inj, lambdas, Y, Om,
+                                                        mp.cv_outer_folds, mp.cv_inner_folds, seed, **search)
+    reg = RegionalConnectivity(data.source_area, data.target_area).fit(X[:, train], Y[:, train], Om[:, train])
+    Yr = reg.predict(X)
+    row: dict[str, Any] = {
+        "outer_fold": fold, "voxel_lambda": lam,
+        "voxel_model_voxel_res": rel_mse(Yhat[:, test], Y[:, test], Om[:, test]),
+        "voxel_model_regional_res": rel_mse_regional(Yhat[:, test], Y[:, test], Om[:, test], data.target_area),
+        "regional_model_voxel_res": rel_mse(Yr[:, test], Y[:, test], Om[:, test]),
+        "regional_model_regional_res": rel_mse_regional(Yr[:, test], Y[:, test], Om[:, test], data.target_area),
+        "regional_rel_error_W_true": rel_err(reg.W_, data.W_true) if data.W_true is not None else np.nan,
+    }
+    if mp.cv_lowrank:
+        lo = mp.estimator(lam, mp.rank, device, seed).fit(X[:, train], Y[:, train], Om[:, train], Lx=Lx, Ly=Ly,
+                                                          eigenbasis=eig)
+        Wl = lo.U_ @ lo.V_.T if lo.W_ is None else lo.W_
+        row["lowrank_rel_diff_full"] = float(np.linalg.norm(Wl - W) / max(np.linalg.norm(W), 1e-300))
+        row["lowrank_test_rel_mse"] = rel_mse(Wl @ X[:, test], Y[:, test], Om[:, test])
         if data.W_true is not None:
-            row["voxel_rel_error_W_true"] = rel_err(W, data.W_true)
-        per_fold[o] = row
+            row["lowrank_rel_error_W_true"] = rel_err(Wl, data.W_true)
+    if data.W_true is not None:
+        row["voxel_rel_error_W_true"] = rel_err(W, data.W_true)
+    del W
+    LOG.info("outer fold %d: lambda*=%g test relMSE voxel=%.4f regional=%.4f", fold, lam,
+             row["voxel_model_voxel_res"], row["voxel_model_regional_res"])
+    split = kfold_injections(data.n_inj, mp.cv_outer_folds, seed + 1000)[fold]
+    errs = lambda_errors(fit_voxel, [split], lambdas, Y, Om, **search)[0]
+    return {"fold": fold, "lambdas": lambdas.tolist(), "row": row, "inner_curve": np.asarray(inner_curve).tolist(),
+            "lambda_errors": errs.tolist()}
 
-    res = nested_cv(fit_voxel, data.n_inj, mp.lambdas, Y, Om, data.target_area, mp.cv_outer_folds,
-                    mp.cv_inner_folds, seed, log=LOG.info, on_outer_fit=on_outer_fit)
-    # regional model on the same outer folds
-    reg_v, reg_r, reg_rec = [], [], []
-    for train, test in kfold_injections(data.n_inj, mp.cv_outer_folds, seed):
-        reg = RegionalConnectivity(data.source_area, data.target_area).fit(X[:, train], Y[:, train], Om[:, train])
-        Yh = reg.predict(X)
-        reg_v.append(rel_mse(Yh[:, test], Y[:, test], Om[:, test]))
-        reg_r.append(rel_mse_regional(Yh[:, test], Y[:, test], Om[:, test], data.target_area))
-        reg_rec.append(rel_err(reg.W_, data.W_true) if data.W_true is not None else np.nan)
-    folds = pd.DataFrame({"outer_fold": np.arange(mp.cv_outer_folds), "voxel_lambda": res.chosen_lambda,
-                          "voxel_model_voxel_res": res.test_voxel, "voxel_model_regional_res": res.test_regional,
-                          "regional_model_voxel_res": reg_v, "regional_model_regional_res": reg_r,
-                          "regional_rel_error_W_true": reg_rec})
-    extra = pd.DataFrame([per_fold.get(o, {}) for o in range(mp.cv_outer_folds)])
-    folds = pd.concat([folds, extra], axis=1)
-    # single-level CV over lambda on all injections: the lambda of the final fit
-    all_idx = np.arange(data.n_inj)
-    errs = np.zeros((mp.cv_outer_folds, len(res.lambdas)))
-    for f, (train, test) in enumerate(kfold_injections(data.n_inj, mp.cv_outer_folds, seed + 1000)):
-        W0 = None
-        for li, lam in enumerate(res.lambdas):
-            W0, Yh = fit_voxel(train, lam, W0)
-            errs[f, li] = rel_mse(Yh[:, test], Y[:, test], Om[:, test])
-    curve = errs.mean(0)
-    best = float(res.lambdas[int(np.argmin(curve))])
-    lam_curve = pd.DataFrame({"lambda": res.lambdas, "cv_rel_mse": curve, "chosen": res.lambdas == best})
+
+def cv_gather(data: ConnectivityData, mp: ModelParams, records: list[dict[str, Any]], seed: int, device: str,
+              eig: Eigenbasis | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Table 1, the per-fold table and the lambda curve from the outer folds' records (:func:`cv_fold`).
+
+    Returns (table1, folds, lambda_curve): Table 1 rows (model x resolution: CV relative MSE
+    as the mean over outer folds with its 95% bootstrap interval over the folds, and the
+    training relative MSE of the fits on all injections), the per-outer-fold numbers, and the
+    single-level K-fold CV curve over lambda on all injections (its minimiser is the lambda
+    of the final fit; a lambda that some split did not fit has no value).
+    """
+    records = sorted(records, key=lambda r: r["fold"])
+    if [r["fold"] for r in records] != list(range(mp.cv_outer_folds)):
+        raise ValueError(f"cross-validation records of outer folds {[r['fold'] for r in records]}; "
+                         f"connectivity.model.cv_outer_folds is {mp.cv_outer_folds}")
+    lambdas = np.asarray(records[0]["lambdas"], float)
+    base = pd.DataFrame([{k: v for k, v in r["row"].items() if k not in FOLD_EXTRAS} for r in records])
+    extra = pd.DataFrame([{k: r["row"][k] for k in FOLD_EXTRAS if k in r["row"]} for r in records])
+    folds = pd.concat([base, extra], axis=1)
+    curve = np.array([r["lambda_errors"] for r in records], float).mean(0)
+    best = float(lambdas[int(np.nanargmin(curve))])
+    lam_curve = pd.DataFrame({"lambda": lambdas, "cv_rel_mse": curve, "chosen": lambdas == best})
     # training errors (fit on all injections)
-    Wv, Yv = fit_voxel(all_idx, best, None)
+    fit_voxel, _, _, _ = _voxel_fitter(data, mp, seed, device, eig)
+    X, Y, Om = data.X, data.Y, data.Omega
+    Wv, Yv = fit_voxel(np.arange(data.n_inj), best, None)
     reg = RegionalConnectivity(data.source_area, data.target_area).fit(X, Y, Om)
     Yr = reg.predict(X)
     rows = []
@@ -252,6 +283,17 @@ def cross_validate(data: ConnectivityData, mp: ModelParams, seed: int, device: s
     for key in DATA_COUNTS:
         table[key] = data.attrs.get(key, np.nan)
     return table, folds, lam_curve
+
+
+def cross_validate(data: ConnectivityData, mp: ModelParams, seed: int, device: str
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The whole cross-validation in one process: :func:`cv_fold` for every outer fold (one
+    eigendecomposition for all), then :func:`cv_gather`. The workflow runs the folds as
+    separate jobs; the results are the same."""
+    Lx, Ly = data.laplacians(mp.cut_borders)
+    eig = mp.eigenbasis(Lx, Ly, device)
+    records = [cv_fold(data, mp, o, seed, device, eig) for o in range(mp.cv_outer_folds)]
+    return cv_gather(data, mp, records, seed, device, eig)
 
 
 # -- 3. final fits, recovery vs lambda ----------------------------------------------------
