@@ -143,6 +143,13 @@ def test_connectivity_fit_memory_follows_data_nc(snakemake_run):
     base = expected(merged_config(), rule, "connectivity")["mem_mb"]
     want = base + math.ceil(full_rank_fit_bytes(n_x, n_c, "float64") / 2**20)
     assert int(jobs[rule]["resources"]["mem_mb"]) == want, jobs[rule]
+    # at paper scale the smaller data.nc left by another run does not undersize the job
+    proc = snakemake_run("-n", "--cores", "64", rule, "--allowed-rules", rule, "--configfile", "config/paper.yaml")
+    job = {j["rule"]: j for j in dry_run_jobs(proc.stdout)}[rule]
+    paper = merged_config(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
+    base = expected(paper, rule, "connectivity")["mem_mb"]
+    assert int(job["resources"]["mem_mb"]) == base + math.ceil(
+        full_rank_fit_bytes(PAPER_VOXELS, PAPER_VOXELS, "float64") / 2**20), job
 
 
 @pytest.mark.parametrize(

@@ -498,34 +498,40 @@ def _conn_figs(*names):
     return out
 
 
-def _conn_problem_size(data_path: str, targets: str) -> tuple[int, int] | None:
-    """(source, target) voxel counts of a full-rank fit: from data.nc's header when the file exists
-    (lazy open, no arrays read), else connectivity.expected_size at this scale (null: unknown)."""
+def _conn_problem_sizes(data_path: str, targets: str) -> list[tuple[int, int]]:
+    """(source, target) voxel counts a full-rank fit may have: data.nc's header when the file exists
+    (lazy open, no arrays read) and connectivity.expected_size at this scale when set."""
+    sizes = []
     if Path(data_path).exists():
         import xarray as xr
 
         tdim = "contra_target_voxel" if targets == "contra" else "target_voxel"
         with xr.open_dataset(data_path) as ds:
             if "source_voxel" in ds.sizes and tdim in ds.sizes:
-                return int(ds.sizes["source_voxel"]), int(ds.sizes[tdim])
+                sizes.append((int(ds.sizes["source_voxel"]), int(ds.sizes[tdim])))
     size = section("connectivity").get("expected_size")
-    return (size["n_source_voxels"], size["n_target_voxels"]) if size else None
+    if size:
+        sizes.append((size["n_source_voxels"], size["n_target_voxels"]))
+    return sizes
 
 
 def _conn_fit_mem_mb(rule: str, targets: str = "ipsi"):
     """mem_mb of a job running full-rank fits = the configured mem_mb (interpreter, data,
     low-rank and regional fits) plus the full-rank fit's memory as the memory guard estimates it
-    (neurorepro.connectivity.pipeline.full_rank_fit_bytes), so a cluster job asks for what the fit needs."""
+    (neurorepro.connectivity.pipeline.full_rank_fit_bytes), so a cluster job asks for what the fit needs.
+
+    The larger of the two sizes counts: a data.nc left by a smaller run (e.g. demo) is rebuilt
+    after the DAG is planned, so its header alone could undersize the job."""
     base = rule_resources("connectivity", rule)["mem_mb"]
     dtype = section("connectivity")["model"]["dtype"]
 
     def mem_mb(wildcards, input):
-        size = _conn_problem_size(input.data, targets)
-        if size is None:
+        sizes = _conn_problem_sizes(input.data, targets)
+        if not sizes:
             return base
         from neurorepro.connectivity.pipeline import full_rank_fit_bytes
 
-        return base + math.ceil(full_rank_fit_bytes(size[0], size[1], dtype) / 2**20)
+        return base + math.ceil(max(full_rank_fit_bytes(nx, ny, dtype) for nx, ny in sizes) / 2**20)
 
     return mem_mb
 
