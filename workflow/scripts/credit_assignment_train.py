@@ -14,7 +14,8 @@ device = resolve_device(p.device)
 task = make_task(sm.wildcards.task, seed=p.seed, **p.task)
 log.info("task %s: %d train / %d test trials of %d steps x %d inputs; rule %s on %s",
          task.name, len(task.y_train), len(task.y_test), task.n_steps, task.n_in, sm.wildcards.rule, device)
-remedies = [Remedy(r["name"], r.get("lr_scale", 1.0), r.get("weight_decay", 0.0)) for r in p.remedies
+# a remedy entry leaves out lr_scale / weight_decay it does not change: Remedy's defaults (1, 0) stand for them
+remedies = [Remedy(**{k: v for k, v in r.items() if k != "rules"}) for r in p.remedies
             if sm.wildcards.rule in r["rules"]]
 ds = run_seeds(task, sm.wildcards.rule, n_seeds=p.n_seeds, base_seed=p.seed,
                trainer_kw=dict(p.trainer, device=device), remedies=remedies, log=log)
