@@ -200,7 +200,7 @@ def _check_rich_lazy(sec: dict) -> None:
             f"config rich_lazy.aligned_rank={sec['aligned_rank']}: the task statistic of a two-choice "
             "task has rank <= 2"
         )
-    if sec.get("warm_start_rank") is not None and sec["warm_start_rank"] not in sec["ranks"]:
+    if sec["warm_start_rank"] is not None and sec["warm_start_rank"] not in sec["ranks"]:
         raise ValueError(f"config rich_lazy.warm_start_rank={sec['warm_start_rank']} must be one of rich_lazy.ranks")
     th = sec["theory"]
     lacks = [k for k in ("d", "h", "ranks", "gain", "n_seeds", "n_samples", "lr", "max_steps", "tol") if k not in th]
@@ -406,7 +406,7 @@ def _check_credit_assignment(sec: dict) -> None:
             raise ValueError(
                 f"config credit_assignment.tasks names '{task}' but credit_assignment.{task} (its settings) is missing"
             )
-    for i, rem in enumerate(sec.get("remedies") or []):
+    for i, rem in enumerate(sec["remedies"] or []):
         bad = [r for r in rem["rules"] if r not in sec["rules"]]
         if bad:
             raise ValueError(
