@@ -112,7 +112,7 @@ def test_coarse_to_fine_picks_the_grid_best_lambda_with_fewer_fits():
     assert len(calls_grid) == 3 * 7 and len(calls_c2f) == 3 * 6  # coarse 4 + refine 2 (1e4, 1e2) per split
     fitted = ~np.isnan(c2f).all(0)
     np.testing.assert_array_equal(c2f[:, fitted], grid[:, fitted])
-    # each split runs its lambdas from large to small (warm starts along the path)
+    # each split runs its lambdas from large to small
     assert calls_grid[:7] == sorted(calls_grid[:7], reverse=True)
     with pytest.raises(ValueError, match="cv_lambda_search"):
         lambda_errors(_planted_curve_fit(Y, 2.2, []), splits, lambdas, Y, Om, "golden")

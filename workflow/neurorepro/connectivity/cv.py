@@ -78,9 +78,10 @@ def lambda_errors(fit_predict: "FitPredict", splits: list[tuple[np.ndarray, np.n
                   ) -> np.ndarray:
     """Test relMSE of each split (rows) at each lambda (columns; NaN where not fitted).
 
-    ``lambdas`` is sorted large to small and each split's fits run in that order, each
-    warm-started from the previous one (the solver drops a warm start that is no better
-    than its cold start). ``search="grid"`` fits every lambda; ``"coarse_to_fine"`` fits
+    ``lambdas`` is sorted large to small and each split's fits run in that order. Every fit
+    starts cold: newton's cold start is the exact minimiser without the bound, and the
+    previous lambda's solution (a decade away) or a neighbouring fold's was measured to be no
+    better a start (``docs/performance.md``, warm starts). ``search="grid"`` fits every lambda; ``"coarse_to_fine"`` fits
     every ``coarse_step``-th lambda (both ends included), then the grid points between the
     best of those and its coarse neighbours: with a unimodal CV curve it picks the grid's
     best lambda with about 1/``coarse_step`` of the fits plus ``2 (coarse_step - 1)``.
@@ -92,9 +93,8 @@ def lambda_errors(fit_predict: "FitPredict", splits: list[tuple[np.ndarray, np.n
 
     def run(cols: list[int]) -> None:
         for i, (tr, te) in enumerate(splits):
-            W0 = None
             for li in sorted(cols):
-                W0, Yhat = fit_predict(tr, float(lambdas[li]), W0)
+                _, Yhat = fit_predict(tr, float(lambdas[li]), None)
                 errs[i, li] = rel_mse(Yhat[:, te], Y[:, te], Omega[:, te])
 
     if search == "grid" or L <= 2:
@@ -154,14 +154,14 @@ def nested_cv(fit_predict: FitPredict, n_inj: int, lambdas: list[float], Y: np.n
               search: str = "grid", coarse_step: int = 2) -> NestedCVResult:
     """Nested K-fold CV over injections (:func:`outer_fold` for each outer fold in turn).
 
-    ``fit_predict(train_idx, lam, W0)`` fits on the injections ``train_idx`` and returns
-    ``(W, Yhat_all)`` with predictions for *all* injections (columns), and is warm
-    started from ``W0``. The inner loop picks lambda by mean inner relMSE (voxel
+    ``fit_predict(train_idx, lam, W0)`` fits on the injections ``train_idx`` (from ``W0``
+    when given; the CV passes None, see :func:`lambda_errors`) and returns ``(W, Yhat_all)``
+    with predictions for *all* injections (columns). The inner loop picks lambda by mean inner relMSE (voxel
     resolution; ``search`` as in :func:`lambda_errors`); the outer test folds are never seen
     by the inner loop. ``on_outer_fit(fold, train, test, lam, W)`` is called with each outer
     fold's final fit (e.g. to score W against a planted truth) before W is dropped.
     """
-    lambdas = np.asarray(sorted(lambdas, reverse=True), float)  # large -> small: warm starts
+    lambdas = np.asarray(sorted(lambdas, reverse=True), float)  # large -> small
     chosen, tv, tr, curves = [], [], [], []
     for o in range(outer_folds):
         train, test, best, curve, W, Yhat = outer_fold(fit_predict, o, n_inj, lambdas, Y, Omega, outer_folds,

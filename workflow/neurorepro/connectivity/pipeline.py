@@ -202,7 +202,7 @@ def cv_fold(data: ConnectivityData, mp: ModelParams, fold: int, seed: int, devic
         raise ValueError(f"outer fold {fold} out of range: connectivity.model.cv_outer_folds is {mp.cv_outer_folds}")
     fit_voxel, Lx, Ly, eig = _voxel_fitter(data, mp, seed, device, eig)
     X, Y, Om = data.X, data.Y, data.Omega
-    lambdas = np.asarray(sorted(mp.lambdas, reverse=True), float)  # large -> small: warm starts
+    lambdas = np.asarray(sorted(mp.lambdas, reverse=True), float)  # large -> small
     search = dict(search=mp.cv_lambda_search, coarse_step=mp.cv_coarse_step)
     train, test, lam, inner_curve, W, Yhat = outer_fold(fit_voxel, fold, data.n_inj, lambdas, Y, Om,
                                                         mp.cv_outer_folds, mp.cv_inner_folds, seed, **search)
