@@ -1,9 +1,10 @@
 """The tiny config overlays under tests/configs/: one per paper, each holding only its paper's
 section, each valid against the schema once merged onto config.yaml, and joined by the
-whole-DAG test without one file overriding another."""
+whole-DAG test without one file overriding another (the join is dry-run through Snakemake)."""
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -69,3 +70,17 @@ def test_a_typo_in_a_tiny_config_is_refused_naming_the_key():
 def test_unknown_target_names_the_missing_file():
     with pytest.raises(FileNotFoundError, match=r"tests/configs/conectivity\.yaml"):
         tiny_config("conectivity")
+
+
+def test_joined_tiny_configs_plan_the_whole_dag_from_each_file(snakemake_run):
+    """A dry run of `all` on the join (seconds): every paper's checks accept its file, and the
+    job counts follow each file's sizes."""
+    cfg = tiny_config(*tiny_targets())
+    proc = snakemake_run("-n", "all", config=cfg)
+    counts = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", proc.stdout, re.M)}
+    dim, flat, ca = cfg["dimensionality"], cfg["flatness"], cfg["credit_assignment"]
+    assert counts["dimensionality_train"] == dim["n_seeds"] * len(dim["run_networks"])
+    assert counts["flatness_run"] == len(flat["hparams"]) * flat["n_seeds"]
+    assert counts["credit_assignment_train"] == len(ca["tasks"]) * len(ca["rules"])
+    assert counts["rich_lazy_train"] == len(cfg["rich_lazy"]["tasks"])
+    assert counts["all"] == 1
