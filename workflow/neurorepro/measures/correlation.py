@@ -1,14 +1,11 @@
 """Spearman's rank correlation: one definition for every paper.
 
 Spearman's rho is Pearson's correlation of the average ranks (tied values share the mean
-of the ranks they span; ranks by ``scipy.stats.rankdata``). :func:`spearman` agrees with
-``scipy.stats.spearmanr(x, y).correlation`` to the last bit or two, and is computed as
-``sum(rx ry) / sqrt(sum(rx^2) sum(ry^2))`` on the centred ranks: those are multiples of
-1/2, so the three sums are exact and rho is correctly rounded for untied samples (up to
-~800 values), where scipy's ``np.corrcoef`` divides twice (0.7999999999999999 for 0.8);
-the SSMs of :mod:`neurorepro.measures.similarity` use the same form. It skips scipy's
-p-value and input checks, so it is cheap inside bootstraps. Callers differ only at the
-edges, and say so with keywords:
+of the ranks they span). :func:`spearman` returns the same floating-point number as
+``scipy.stats.spearmanr(x, y).correlation`` (ranks by ``scipy.stats.rankdata``, the
+correlation by ``np.corrcoef`` of the stacked ranks, as scipy does), without scipy's
+p-value and input checks, so that it is cheap inside bootstraps (about half the time of
+``spearmanr``). Callers differ only at the edges, and say so with keywords:
 
 - ``nan_policy="propagate"`` (scipy's default): a NaN in either input gives NaN;
   ``"omit"``: pairs where either value is not finite are dropped first.
@@ -57,10 +54,7 @@ def spearman(x, y, *, nan_policy: str = "propagate", min_n: int = 2) -> float:
     x, y = pairs
     if x.size < max(int(min_n), 2) or np.all(x == x[0]) or np.all(y == y[0]):
         return float("nan")
-    rx, ry = rank(x), rank(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    rho = float(np.dot(rx, ry) / np.sqrt(np.dot(rx, rx) * np.dot(ry, ry)))
-    return min(1.0, max(-1.0, rho))
+    return float(np.corrcoef(np.column_stack((rank(x), rank(y))), rowvar=False)[1, 0])
 
 
 def spearman_test(x, y, *, nan_policy: str = "propagate", min_n: int = 3) -> tuple[float, float]:

@@ -10,10 +10,11 @@ Conventions (Shi, Shea-Brown & Buice 2019; Kriegeskorte et al. 2008):
   Kendall as options) between their strict upper triangles (the diagonal is always 1
   and the matrix is symmetric, so only the upper triangle carries information).
 - Spearman here is Pearson's correlation of the average ranks
-  (:func:`neurorepro.measures.correlation.rank`) in the centred-sum form of
-  :func:`neurorepro.measures.correlation.spearman`, written out because the SSM
-  correlates one ranking with many at once (one matrix product for every model or
-  permutation); the scalar :func:`ssm` uses the same form as the vectorised ones.
+  (:func:`neurorepro.measures.correlation.rank`) written as centred dot products rather
+  than with :func:`neurorepro.measures.correlation.spearman` (scipy's number; the two
+  agree to the last bit or two): the SSM correlates one ranking with many at once (one
+  matrix product for every model or permutation), and the scalar :func:`ssm` uses the
+  same form as the vectorised ones.
 """
 from __future__ import annotations
 
