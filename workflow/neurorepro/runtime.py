@@ -71,6 +71,16 @@ class MemoryBudgetError(MemoryError):
     """A step would need more memory than the configured ``memory_limit_gb``."""
 
 
+def check_int_params(obj, bounds) -> None:
+    """Check that each attribute ``name`` of ``obj`` is an integer (not a bool) >= ``lo``, for
+    ``(name, lo)`` in ``bounds``; the estimators' ``_validate`` (their ``fit`` checks what
+    ``__init__`` stored, as scikit-learn's estimators) share this one rule and message."""
+    for name, lo in bounds:
+        val = getattr(obj, name)
+        if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {val!r}")
+
+
 def check_memory(n_bytes: float, limit_gb: float, *, what: str, hint: str) -> float:
     """Stop before a large allocation that would exceed ``limit_gb``; return the estimate in GiB.
 

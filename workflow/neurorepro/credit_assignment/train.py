@@ -22,6 +22,7 @@ from neurorepro.credit_assignment.curvature import top_eigen_wrt_W_rec
 from neurorepro.credit_assignment.rnn import LeakyReLURNN, accuracy, sequence_loss, window_weights
 from neurorepro.credit_assignment.rules import RULES, BPTT, make_rule
 from neurorepro.credit_assignment.tasks import Task
+from neurorepro.runtime import check_int_params
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -110,12 +111,9 @@ class RuleTrainer:
             raise ValueError(f"rule must be one of {RULES}, got {self.rule!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        for name, lo in (("n_hidden", 1), ("batch_size", 1), ("max_steps", 1), ("check_every", 1),
-                         ("hessian_samples", 1), ("hessian_every", 0), ("hessian_iter", 1), ("truncation", 1),
-                         ("n_types", 1)):
-            val = getattr(self, name)
-            if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < lo:
-                raise ValueError(f"{name} must be an integer >= {lo}, got {val!r}")
+        check_int_params(self, (("n_hidden", 1), ("batch_size", 1), ("max_steps", 1), ("check_every", 1),
+                                 ("hessian_samples", 1), ("hessian_every", 0), ("hessian_iter", 1), ("truncation", 1),
+                                 ("n_types", 1)))
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.weight_decay < 0 or self.eval_noise < 0 or self.momentum < 0:

@@ -31,7 +31,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from neurorepro.runtime import resolve_device
+from neurorepro.runtime import check_int_params, resolve_device
 
 __all__ = [
     "LOSSES",
@@ -210,10 +210,7 @@ class SGDTrainer:
         """Check the parameters (called by ``fit``; ``__init__`` only stores them, as scikit-learn's estimators)."""
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
-        for name, lo in (("batch_size", 1), ("epochs", 0), ("seed", 0)):
-            val = getattr(self, name)
-            if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < lo:
-                raise ValueError(f"{name} must be an integer >= {lo}, got {val!r}")
+        check_int_params(self, (("batch_size", 1), ("epochs", 0), ("seed", 0)))
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}")
         if self.loss not in LOSSES:

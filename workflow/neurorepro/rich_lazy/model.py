@@ -21,6 +21,8 @@ from neurorepro.measures.alignment import (
     relative_weight_change,
     representation_alignment,
 )
+from neurorepro.runtime import check_int_params
+
 from .tasks import Task, TrialBatch
 
 
@@ -123,10 +125,7 @@ class RNNTrainer:
     def _validate(self) -> None:
         """Check the parameters (called by ``fit`` and ``initial_io``; ``__init__`` only stores them,
         as scikit-learn's estimators)."""
-        for name, lo in (("n_hidden", 1), ("n_iter", 1), ("batch_size", 1), ("log_every", 1)):
-            val = getattr(self, name)
-            if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < lo:
-                raise ValueError(f"{name} must be an integer >= {lo}, got {val!r}")
+        check_int_params(self, (("n_hidden", 1), ("n_iter", 1), ("batch_size", 1), ("log_every", 1)))
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0 <= self.momentum < 1:
