@@ -1,9 +1,8 @@
 """Rule connectivity_cv: Table 1 (voxel vs regional model) from the outer folds' records, the lambda curve."""
 import json
 
-from neurorepro.connectivity.data import load_data
 from neurorepro.connectivity.figures import fig_cv_table
-from neurorepro.connectivity.pipeline import ModelParams, check_fit_memory, cv_gather
+from neurorepro.connectivity.pipeline import cv_gather, load_fit_inputs
 from neurorepro.io import write_tsv
 from neurorepro.plotting import save_figure
 from neurorepro.runtime import get_logger, seed_everything, set_threads
@@ -12,9 +11,7 @@ sm = snakemake  # noqa: F821
 log = get_logger("neurorepro.connectivity", sm.log[0])
 set_threads(sm.threads)
 seed_everything(sm.params.seed)
-data = load_data(sm.input.data)
-mp = ModelParams.from_dict(sm.params.model)
-log.info("full-rank fits need about %.2f GiB", check_fit_memory(data, mp.dtype, sm.params.memory_limit_gb))
+data, mp = load_fit_inputs(sm.input.data, sm.params.model, sm.params.memory_limit_gb)
 records = []
 for path in sm.input.folds:
     with open(path) as fh:

@@ -1,6 +1,5 @@
 """Rule connectivity_fit_contra: the contralateral matrix W_contra.nc at its own cross-validated lambda."""
-from neurorepro.connectivity.data import load_data
-from neurorepro.connectivity.pipeline import ModelParams, check_fit_memory, fit_contra
+from neurorepro.connectivity.pipeline import fit_contra, load_fit_inputs
 from neurorepro.io import write_netcdf, write_tsv
 from neurorepro.runtime import get_logger, seed_everything, set_threads
 
@@ -8,10 +7,8 @@ sm = snakemake  # noqa: F821
 log = get_logger("neurorepro.connectivity", sm.log[0])
 set_threads(sm.threads)
 seed_everything(sm.params.seed)
-data = load_data(sm.input.data, targets="contra")
-mp = ModelParams.from_dict(sm.params.model)
-log.info("contralateral: %d target x %d source voxels, %d injections; full-rank fits need about %.2f GiB",
-         data.Y.shape[0], data.X.shape[0], data.n_inj, check_fit_memory(data, mp.dtype, sm.params.memory_limit_gb))
+data, mp = load_fit_inputs(sm.input.data, sm.params.model, sm.params.memory_limit_gb, targets="contra")
+log.info("contralateral: %d target x %d source voxels, %d injections", data.Y.shape[0], data.X.shape[0], data.n_inj)
 W, curve, rec = fit_contra(data, mp, sm.params.seed, sm.params.device)
 log.info("contralateral lambda curve:\n%s\nrecovery:\n%s", curve.to_string(), rec.to_string())
 write_netcdf(W, sm.output.W_contra)

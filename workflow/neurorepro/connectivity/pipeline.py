@@ -17,7 +17,7 @@ from ..claims import Claim
 from ..measures.bootstrap import bootstrap_ci, bootstrap_seed
 from ..runtime import resolve_device
 from .cv import LAMBDA_SEARCHES, kfold_injections, lambda_errors, outer_fold, rel_mse, rel_mse_regional
-from .data import ConnectivityData
+from .data import ConnectivityData, load_data
 from .model import DTYPES, LAM_POSITIVE, TRANSFORM_DTYPES, SplineConnectivity
 from .regional import RegionalConnectivity
 from .eigenbasis import Eigenbasis
@@ -115,6 +115,17 @@ class ModelParams:
         """The Laplacians' eigendecompositions, shared by every fit of a geometry."""
         return Eigenbasis.build(Lx, Ly, DTYPES[self.dtype], resolve_device(device),
                                 eig_dtype=TRANSFORM_DTYPES[self.transform_dtype or self.dtype])
+
+
+def load_fit_inputs(data_path: str, model: dict[str, Any], memory_limit_gb: float, targets: str = "ipsi"
+                    ) -> tuple[ConnectivityData, ModelParams]:
+    """The start every full-rank fit job shares: ``data.nc`` read (``targets`` as in
+    :func:`~.data.load_data`), the config's model block parsed (strictly), and the fits' memory
+    checked against ``memory_limit_gb`` (logged)."""
+    data = load_data(data_path, targets=targets)
+    mp = ModelParams.from_dict(model)
+    LOG.info("full-rank fits need about %.2f GiB", check_fit_memory(data, mp.dtype, memory_limit_gb))
+    return data, mp
 
 
 # -- 1. the synthetic 1-D test --------------------------------------------------------
