@@ -112,9 +112,7 @@ def check_rule_resources() -> None:
                 if rname in SCALES and key == "resources" and not prefix:
                     continue
                 if rname != "default" and rname not in read.get(key, set()):
-                    where = "resources" if key == "resources" else f"{key}.{prefix}resources"
-                    if key == "resources":
-                        where = f"resources.{prefix}".rstrip(".")
+                    where = f"resources.{prefix}".rstrip(".") if key == "resources" else f"{key}.{prefix}resources"
                     raise ValueError(
                         f"config {where}.{rname}: no rule of this section is named {rname!r} "
                         f"(rules: {', '.join(sorted(read.get(key, set()))) or 'none'})"
